@@ -1,0 +1,1 @@
+"""Utility metrics computed in the database; each returns rows of (metric, scope, value, detail)."""

@@ -1,0 +1,160 @@
+"""A fitted model: aggregates only, sampled as a stream of Arrow batches, saved as versioned JSON.
+
+Every generator returns a subclass of :class:`Model` that knows how to draw cell codes; the base class turns codes
+into values (:mod:`synthsql.discretize`), streams them in fixed-size batches so that memory stays bounded whatever
+``n`` is, and reads and writes the JSON file (``{"synthsql": ..., "format": 1, "generator": ..., "params": ...,
+"spec": ..., "state": ...}``). No pickle, no rows: a model file holds counts, quantiles and correlations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from synthsql.discretize import decode
+from synthsql.errors import InvalidParameterError, ModelFormatError, did_you_mean
+from synthsql.schema import NUMERIC_KINDS, TableSpec
+
+__all__ = ["Model", "load", "FORMAT", "BATCH_ROWS"]
+
+FORMAT = 1
+BATCH_ROWS = 100_000
+_MODELS: dict[str, type[Model]] = {}
+
+
+class Model:
+    """Base of every fitted model. Subclasses set ``generator`` and implement ``_draw``, ``_state``, ``_from_state``."""
+
+    generator: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.generator:
+            _MODELS[cls.generator] = cls
+
+    def __init__(
+        self,
+        *,
+        spec: TableSpec,
+        params: Mapping[str, Any],
+        quantiles: Mapping[str, np.ndarray],
+        seed: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.params = dict(params)
+        self.quantiles = {k: np.asarray(v, dtype=np.float64) for k, v in quantiles.items()}
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(table={self.spec.table!r}, columns={len(self.spec.modelled)}, params={self.params})"
+
+    # --- what a subclass provides -------------------------------------------------------------------------------
+    def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Cell codes of ``n`` rows for every modelled column, and optionally positions within numeric bins."""
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
+        raise NotImplementedError
+
+    # --- sampling -----------------------------------------------------------------------------------------------
+    def sample(self, n: int, seed: int | None = None, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """Stream ``n`` synthetic rows as Arrow record batches of at most ``batch_rows`` rows.
+
+        The same ``seed`` (and ``batch_rows``) gives the same rows; ``seed=None`` draws fresh entropy.
+        Columns come in the source order, with identifiers numbered 1..n and excluded columns NULL.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise InvalidParameterError(f"The number of rows to sample must be a positive integer, got {n!r}.")
+        if batch_rows <= 0:
+            raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+        rng = np.random.default_rng(seed)
+        names = self.spec.names
+        for start in range(0, int(n), batch_rows):
+            rows = min(batch_rows, int(n) - start)
+            codes, within = self._draw(rows, rng)
+            arrays = []
+            for col in self.spec.columns:
+                if col.kind in NUMERIC_KINDS and col.name not in within:
+                    within[col.name] = rng.random(rows)
+                arrays.append(
+                    decode(
+                        codes.get(col.name, np.zeros(rows, dtype=np.int64)),
+                        col,
+                        within=within.get(col.name),
+                        quantiles=self.quantiles.get(col.name),
+                        offset=start,
+                        rng=rng,
+                    )
+                )
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+    def to_arrow(self, n: int, seed: int | None = None) -> pa.Table:
+        """All ``n`` rows as one Arrow table (for small ``n``; prefer :meth:`sample` or materialize)."""
+        return pa.Table.from_batches(list(self.sample(n, seed)))
+
+    def to_pandas(self, n: int, seed: int | None = None) -> pd.DataFrame:
+        return self.to_arrow(n, seed).to_pandas()
+
+    # --- persistence --------------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        from synthsql import __version__
+
+        return {
+            "synthsql": __version__,
+            "format": FORMAT,
+            "generator": self.generator,
+            "params": self.params,
+            "seed": self.seed,
+            "spec": self.spec.to_json(),
+            "quantiles": {k: _nan_to_none(v) for k, v in self.quantiles.items()},
+            "state": self._state(),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model as JSON (aggregates only) and return the path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_json(), allow_nan=False, separators=(",", ":")))
+        return path
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Model:
+        if not isinstance(data, Mapping) or "generator" not in data or "format" not in data:
+            raise ModelFormatError("This is not a synthsql model: it has no 'generator' and 'format'.")
+        if data["format"] != FORMAT:
+            raise ModelFormatError(f"Model format {data['format']!r} is not supported; this synthsql reads {FORMAT}.")
+        name = data["generator"]
+        if name not in _MODELS:
+            raise ModelFormatError(f"Unknown generator {name!r} in model.{did_you_mean(name, _MODELS)}")
+        quantiles = {k: np.array([[np.nan if x is None else x for x in row] for row in v]) for k, v in
+                     data.get("quantiles", {}).items()}
+        return _MODELS[name]._from_state(
+            data["state"],
+            spec=TableSpec.from_json(data["spec"]),
+            params=data.get("params", {}),
+            quantiles=quantiles,
+            seed=data.get("seed"),
+        )
+
+
+def load(path: str | os.PathLike[str]) -> Model:
+    """Read a model saved with :meth:`Model.save`."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ModelFormatError(f"Model file {str(path)!r} is not valid JSON: {err}") from err
+    return Model.from_json(data)
+
+
+def _nan_to_none(array: np.ndarray) -> list[Any]:
+    return [[None if np.isnan(x) else float(x) for x in row] for row in np.asarray(array)]

@@ -1,0 +1,440 @@
+"""What a table looks like to a generator: column kinds, domains and NULL shares, inferred in the database.
+
+A :class:`TableSpec` is computed by :func:`describe` with a handful of aggregate queries (counts, distinct counts,
+min/max, quantiles, frequent values); it can be overridden column by column and is stored inside every model, so a
+model knows the domain it samples from.
+
+Every column has a finite domain of *cells* plus one NULL cell (which also receives any value outside a declared
+domain):
+
+* ``categorical`` and ``boolean`` columns: one cell per category, in the declared order;
+* ``integer``, ``numeric``, ``date`` and ``timestamp`` columns: :class:`Bin` cells over the column's numeric value
+  (epoch days for dates, epoch microseconds for timestamps). A bin is a point (``lo == hi``: a frequent exact value,
+  such as a zero income, or every value of a column with few distinct values) or an interval ``[lo, hi)``; the
+  interval that reaches the column's largest edge is closed ``[lo, hi]``. Points win over intervals.
+
+Columns that look like identifiers or free text (close to one value per row) get the kind ``identifier``: they are not
+modelled and receive surrogate values; ``excluded`` columns are left NULL in the synthetic table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import numpy as np
+
+from synthsql.connection import Database, TableRef, connect
+from synthsql.errors import (
+    ColumnNotFoundError,
+    EmptyTableError,
+    InvalidParameterError,
+    UnsupportedTypeError,
+    did_you_mean,
+)
+
+__all__ = ["Bin", "ColumnSpec", "TableSpec", "describe", "KINDS", "numeric_value", "IdentifierColumnWarning"]
+
+KINDS = ("categorical", "boolean", "integer", "numeric", "date", "timestamp", "identifier", "excluded")
+NUMERIC_KINDS = ("integer", "numeric", "date", "timestamp")
+MODELLED_KINDS = ("categorical", "boolean", *NUMERIC_KINDS)
+
+
+class IdentifierColumnWarning(UserWarning):
+    """A column was left out of modelling because it looks like an identifier or free text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bin:
+    """One cell of a numeric column: the point ``lo`` when ``lo == hi``, else the interval ``[lo, hi)``."""
+
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)) or self.hi < self.lo:
+            raise InvalidParameterError(f"A bin needs finite lo <= hi, got [{self.lo}, {self.hi}].")
+
+    @property
+    def is_point(self) -> bool:
+        return self.lo == self.hi
+
+    def to_json(self) -> list[float]:
+        return [self.lo] if self.is_point else [self.lo, self.hi]
+
+    @classmethod
+    def from_json(cls, value: Sequence[float] | float) -> Bin:
+        if isinstance(value, (int, float)):
+            return cls(float(value), float(value))
+        if len(value) == 1:
+            return cls(float(value[0]), float(value[0]))
+        if len(value) == 2:
+            return cls(float(value[0]), float(value[1]))
+        raise InvalidParameterError(f"A bin is [value] or [lo, hi], got {value!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnSpec:
+    """One column: its kind, its domain (``categories`` or ``bins``), its NULL share and its role."""
+
+    name: str
+    kind: str
+    dtype: str = ""
+    categories: tuple[Any, ...] | None = None
+    bins: tuple[Bin, ...] | None = None
+    null_share: float = 0.0
+    n_distinct: int | None = None
+    role: str | None = None  # "key" (quasi-identifier) or "sensitive"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidParameterError(
+                f"Column {self.name!r}: unknown kind {self.kind!r}.{did_you_mean(self.kind, KINDS)} "
+                f"Kinds are {', '.join(KINDS)}."
+            )
+        if self.kind in ("categorical", "boolean") and not self.categories:
+            raise InvalidParameterError(f"Column {self.name!r} of kind {self.kind!r} needs at least one category.")
+        if self.categories is not None:
+            seen: set[Any] = set()
+            for value in self.categories:
+                if value in seen:
+                    raise InvalidParameterError(f"Column {self.name!r} lists the category {value!r} twice.")
+                seen.add(value)
+        if self.kind in NUMERIC_KINDS:
+            if not self.bins:
+                raise InvalidParameterError(f"Column {self.name!r} of kind {self.kind!r} needs at least one bin.")
+            ordered = sorted(self.bins, key=lambda b: (b.lo, b.hi))
+            if list(ordered) != list(self.bins):
+                object.__setattr__(self, "bins", tuple(ordered))
+        if not 0.0 <= self.null_share <= 1.0:
+            raise InvalidParameterError(f"Column {self.name!r}: null_share must be in [0, 1], got {self.null_share}.")
+        if self.role not in (None, "key", "sensitive"):
+            raise InvalidParameterError(f"Column {self.name!r}: role must be 'key' or 'sensitive', got {self.role!r}.")
+
+    @property
+    def modelled(self) -> bool:
+        return self.kind in MODELLED_KINDS
+
+    @property
+    def cells(self) -> int:
+        """Number of cells in the domain, the NULL cell included."""
+        if self.kind in ("categorical", "boolean"):
+            return len(self.categories or ()) + 1
+        if self.kind in NUMERIC_KINDS:
+            return len(self.bins or ()) + 1
+        return 0
+
+    @property
+    def null_code(self) -> int:
+        return self.cells - 1
+
+    def replace(self, **changes: Any) -> ColumnSpec:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        if self.bins is not None:
+            out["bins"] = [b.to_json() for b in self.bins]
+        out["null_share"] = self.null_share
+        if self.n_distinct is not None:
+            out["n_distinct"] = self.n_distinct
+        if self.role is not None:
+            out["role"] = self.role
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ColumnSpec:
+        data = dict(data)
+        if "categories" in data and data["categories"] is not None:
+            data["categories"] = tuple(data["categories"])
+        if "bins" in data and data["bins"] is not None:
+            data["bins"] = tuple(Bin.from_json(b) for b in data["bins"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            name = sorted(unknown)[0]
+            raise InvalidParameterError(
+                f"Column {data.get('name')!r}: unknown setting {name!r}.{did_you_mean(name, known)}"
+            )
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableSpec:
+    """A table's columns in source order, with the row count the description was made on."""
+
+    table: str
+    n_rows: int
+    columns: tuple[ColumnSpec, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise InvalidParameterError(f"Table {self.table!r}: a column is listed twice.")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def modelled(self) -> list[ColumnSpec]:
+        """The columns generators model, in source order."""
+        return [c for c in self.columns if c.modelled]
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise ColumnNotFoundError(
+            f"Column {name!r} is not in table {self.table!r}.{did_you_mean(name, self.names)}"
+        )
+
+    def keys(self) -> list[str]:
+        return [c.name for c in self.columns if c.role == "key"]
+
+    def sensitive(self) -> list[str]:
+        return [c.name for c in self.columns if c.role == "sensitive"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"table": self.table, "n_rows": self.n_rows, "columns": [c.to_json() for c in self.columns]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TableSpec:
+        return cls(
+            table=data["table"],
+            n_rows=int(data["n_rows"]),
+            columns=tuple(ColumnSpec.from_json(c) for c in data["columns"]),
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Inference
+# --------------------------------------------------------------------------------------------------------------
+def kind_of(dtype: dt.DataType) -> str | None:
+    """The kind synthsql gives a database type, or None when it cannot model it."""
+    if dtype.is_string():
+        return "categorical"
+    if dtype.is_boolean():
+        return "boolean"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_floating() or dtype.is_decimal():
+        return "numeric"
+    if dtype.is_date():
+        return "date"
+    if dtype.is_timestamp():
+        return "timestamp"
+    if dtype.is_uuid():
+        return "identifier"
+    return None
+
+
+def numeric_value(column: ibis.Value, kind: str) -> ibis.Value:
+    """The number a numeric-kind column is binned on: the value, epoch days, or epoch microseconds."""
+    if kind == "date":
+        return column.epoch_days()
+    if kind == "timestamp":
+        return column.delta(ibis.timestamp("1970-01-01 00:00:00"), unit="microsecond")
+    return column.cast("float64")
+
+
+def describe(
+    con: Database | Any,
+    table: str,
+    /,
+    *,
+    keys: Iterable[str] = (),
+    sensitive: Iterable[str] = (),
+    columns: Mapping[str, Mapping[str, Any] | ColumnSpec] | None = None,
+    exclude: Iterable[str] = (),
+    max_bins: int = 20,
+    max_categories: int = 1000,
+    point_share: float = 0.05,
+    identifier_share: float = 0.9,
+    min_rows: int = 2,
+) -> TableSpec:
+    """Describe ``table`` in the database: each column's kind, domain and NULL share.
+
+    ``columns`` overrides what is inferred, per column (``{"age": {"kind": "integer"}}``, or a whole
+    :class:`ColumnSpec`); ``exclude`` leaves columns out of modelling (they come back NULL). Numeric columns with at
+    most ``max_bins`` distinct values get one point bin per value; others get up to ``max_bins`` quantile intervals,
+    plus a point bin for each value held by at least ``point_share`` of the rows. String columns with more than
+    ``max_categories`` values, or with distinct values on at least ``identifier_share`` of the rows, are treated as
+    identifiers (not modelled; surrogate values) with a warning saying how to model them instead.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 3 AS g, i * 1.5 AS x FROM range(100) r(i)")
+    >>> [c.kind for c in ss.describe(db, "t").columns]
+    ['integer', 'numeric']
+    """
+    db = connect(con)
+    ref = TableRef.parse(table)
+    t = db.table(ref)
+    schema = t.schema()
+    overrides = dict(columns or {})
+    keys, sensitive, exclude = list(keys), list(sensitive), list(exclude)
+    for label, names in (("keys", keys), ("sensitive", sensitive), ("exclude", exclude), ("columns", overrides)):
+        for name in names:
+            if name not in schema:
+                raise ColumnNotFoundError(
+                    f"Column {name!r} (in {label}) is not in table {str(ref)!r}.{did_you_mean(name, schema.names)}"
+                )
+    both = set(keys) & set(sensitive)
+    if both:
+        raise InvalidParameterError(f"Column {sorted(both)[0]!r} cannot be both a key and sensitive.")
+    if max_bins < 1 or max_categories < 1:
+        raise InvalidParameterError("max_bins and max_categories must be at least 1.")
+
+    kinds: dict[str, str] = {}
+    for name, dtype in schema.items():
+        override = overrides.get(name)
+        if isinstance(override, ColumnSpec):
+            kinds[name] = override.kind
+        elif override and "kind" in override:
+            kinds[name] = override["kind"]
+        elif name in exclude:
+            kinds[name] = "excluded"
+        else:
+            kind = kind_of(dtype)
+            if kind is None:
+                raise UnsupportedTypeError(
+                    f"Column {name!r} of table {str(ref)!r} has type {dtype}, which synthsql cannot model. "
+                    f"Leave it out with exclude=[{name!r}] (it is then written as NULL)."
+                )
+            kinds[name] = kind
+
+    stats = _column_stats(t, kinds)
+    n_rows = stats["__n"]
+    if n_rows < min_rows:
+        if n_rows == 0:
+            raise EmptyTableError(f"Table {str(ref)!r} is empty: there is nothing to model.")
+        raise EmptyTableError(
+            f"Table {str(ref)!r} has {n_rows} row(s); synthsql needs at least {min_rows} to model a table."
+        )
+
+    specs: list[ColumnSpec] = []
+    for name, dtype in schema.items():
+        role = "key" if name in keys else "sensitive" if name in sensitive else None
+        override = overrides.get(name)
+        if isinstance(override, ColumnSpec):
+            specs.append(override.replace(role=override.role or role))
+            continue
+        kind = kinds[name]
+        n_null, n_distinct = stats[f"{name}__null"], stats[f"{name}__nd"]
+        base = {
+            "name": name,
+            "kind": kind,
+            "dtype": str(dtype),
+            "null_share": n_null / n_rows,
+            "n_distinct": n_distinct,
+            "role": role,
+        }
+        if kind == "excluded":
+            specs.append(ColumnSpec(**base))
+            continue
+        if n_null == n_rows and kind != "identifier":
+            raise EmptyTableError(
+                f"Column {name!r} of table {str(ref)!r} is NULL in every row. Leave it out with exclude=[{name!r}]."
+            )
+        declared = dict(override or {})
+        if kind in ("categorical", "identifier") and "kind" not in declared:
+            non_null = n_rows - n_null
+            looks_like_id = (non_null >= 20 and n_distinct >= identifier_share * non_null) or (
+                n_distinct > max_categories
+            )
+            if kind == "identifier" or looks_like_id:
+                warnings.warn(
+                    f"Column {name!r} of table {str(ref)!r} looks like an identifier or free text "
+                    f"({n_distinct} distinct values in {non_null} non-NULL rows): it is not modelled and gets "
+                    f"surrogate values. To model it, pass columns={{{name!r}: {{'kind': 'categorical'}}}}.",
+                    IdentifierColumnWarning,
+                    stacklevel=2,
+                )
+                specs.append(ColumnSpec(**{**base, "kind": "identifier"}))
+                continue
+        if kind == "integer" and "kind" not in declared:
+            non_null = n_rows - n_null
+            if non_null >= 100 and n_distinct >= 0.99 * non_null:
+                warnings.warn(
+                    f"Column {name!r} of table {str(ref)!r} looks like an identifier ({n_distinct} distinct "
+                    f"values in {non_null} non-NULL rows): it is not modelled and gets surrogate values 1..n. "
+                    f"To model it, pass columns={{{name!r}: {{'kind': 'integer'}}}}.",
+                    IdentifierColumnWarning,
+                    stacklevel=2,
+                )
+                specs.append(ColumnSpec(**{**base, "kind": "identifier"}))
+                continue
+        base.update({k: v for k, v in declared.items() if k not in ("categories", "bins")})
+        if kind in ("categorical", "boolean"):
+            cats = declared.get("categories")
+            base["categories"] = tuple(cats) if cats is not None else _categories(t, name, kind)
+        elif kind in NUMERIC_KINDS:
+            bins = declared.get("bins")
+            base["bins"] = (
+                tuple(b if isinstance(b, Bin) else Bin.from_json(b) for b in bins)
+                if bins is not None
+                else _bins(t, name, kind, n_distinct, n_rows, max_bins, point_share)
+            )
+        specs.append(ColumnSpec(**base))
+    return TableSpec(table=str(ref), n_rows=n_rows, columns=tuple(specs))
+
+
+def _column_stats(t: ibis.Table, kinds: Mapping[str, str]) -> dict[str, Any]:
+    metrics: dict[str, ibis.Value] = {"__n": t.count()}
+    for name, kind in kinds.items():
+        if kind == "excluded":
+            continue
+        metrics[f"{name}__null"] = t[name].isnull().sum().coalesce(0)
+        metrics[f"{name}__nd"] = t[name].nunique()
+    row = t.aggregate(**metrics).to_pyarrow().to_pylist()[0]
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def _categories(t: ibis.Table, name: str, kind: str) -> tuple[Any, ...]:
+    values = t.select(v=t[name]).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
+    # Sorted in Python, not by the database, so DuckDB and PostgreSQL (whose collation depends on the locale) agree.
+    return tuple(sorted(values))
+
+
+def _bins(
+    t: ibis.Table, name: str, kind: str, n_distinct: int, n_rows: int, max_bins: int, point_share: float
+) -> tuple[Bin, ...]:
+    x = numeric_value(t[name], kind)
+    if n_distinct <= max_bins:
+        values = t.select(v=x).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
+        return tuple(Bin(float(v), float(v)) for v in sorted(values))
+    probs = np.linspace(0.0, 1.0, max_bins + 1).round(10).tolist()
+    quantiles = t.aggregate(q=x.quantile(probs)).to_pyarrow()["q"][0].as_py()
+    frequent = (
+        t.select(v=x)
+        .filter(ibis._.v.notnull())
+        .group_by("v")
+        .agg(n=ibis._.count())
+        .filter(ibis._.n >= max(2, math.ceil(point_share * n_rows)))
+        .to_pyarrow()["v"]
+        .to_pylist()
+    )
+    lo, hi = float(quantiles[0]), float(quantiles[-1])
+    points = sorted({float(v) for v in frequent})
+    edges = sorted({float(q) for q in quantiles} | set(points))
+    if kind in ("integer", "date", "timestamp"):
+        # Whole-number edges keep integer bins from splitting a value; rounding can only merge edges.
+        edges = sorted({float(math.floor(e)) for e in edges} | {lo, hi})
+    intervals = list(zip(edges[:-1], edges[1:], strict=True))
+    bins = [Bin(p, p) for p in points]
+    for i, (a, b) in enumerate(intervals):
+        last = i == len(intervals) - 1
+        # A whole-number interval [a, a+1) whose only value a is a point holds nothing (the last one also holds b).
+        empty = kind != "numeric" and a in points and b - a <= 1 and (not last or b in points)
+        if not empty:
+            bins.append(Bin(a, b))
+    return tuple(sorted(bins, key=lambda b: (b.lo, b.hi)))

@@ -1,0 +1,158 @@
+"""Write Arrow batches to a table atomically, with the source's column names and types.
+
+The whole write is one transaction: the table is built under a temporary name, filled batch by batch (DuckDB reads
+each Arrow batch directly; PostgreSQL gets ``COPY ... FROM STDIN``, never row inserts), and only then swapped in for
+the target. An error or an interrupt rolls everything back: no half-written target, no temporary table left behind,
+an existing target untouched. DuckDB and PostgreSQL both make DDL transactional, which is what this relies on.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+import ibis
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlglot
+from sqlglot import exp
+
+from synthsql.connection import Database, TableRef, connect
+from synthsql.errors import InvalidParameterError, TargetError
+from synthsql.model import BATCH_ROWS, Model
+
+__all__ = ["materialize", "write_table"]
+
+_COPY_TEMPLATE = "COPY t (c) FROM STDIN WITH (FORMAT csv)"
+_ARROW_VIEW = "_synthsql_batch"
+
+
+def materialize(
+    con: Database | Any,
+    model: Model,
+    target: str,
+    /,
+    *,
+    rows: int | None = None,
+    seed: int | None = None,
+    replace: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> TableRef:
+    """Sample ``rows`` rows (default: as many as the source had) from ``model`` into the table ``target``.
+
+    Column names and types are the source table's when it is in the same database (else they follow the sampled
+    Arrow types). An existing ``target`` is replaced only with ``replace=True``, and only once the new table is
+    complete; ``target`` equal to the source is refused.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 3 AS g, i * 0.5 AS x FROM range(40) r(i)")
+    >>> model = ss.fit(db, "t", method="independent")
+    >>> str(ss.materialize(db, model, "t_synth", rows=10, seed=1))
+    't_synth'
+    """
+    db = connect(con)
+    if not isinstance(model, Model):
+        raise InvalidParameterError(f"materialize() takes a fitted Model, got {type(model).__name__}.")
+    ref = TableRef.parse(target).check_safe()
+    source = TableRef.parse(model.spec.table)
+    if _same_table(db, ref, source):
+        raise TargetError(f"Target {str(ref)!r} is the source table {str(source)!r}; synthsql never writes the source.")
+    rows = model.spec.n_rows if rows is None else rows
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
+        raise InvalidParameterError(f"The number of rows to write must be a positive integer, got {rows!r}.")
+    exists = db.exists(ref)
+    if exists and not replace:
+        raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
+    template = db.table(source).limit(0) if db.exists(source) else None
+    batches = model.sample(rows, seed, batch_rows=batch_rows)
+    write_table(db, ref, batches, template=template, replace=exists)
+    return ref
+
+
+def write_table(
+    con: Database | Any,
+    target: str | TableRef,
+    batches: Iterable[pa.RecordBatch] | pa.Table,
+    /,
+    *,
+    template: ibis.Table | None = None,
+    replace: bool = False,
+) -> TableRef:
+    """Write Arrow batches to ``target`` in one transaction (build under a temporary name, then swap in).
+
+    ``template`` is an empty Ibis table whose column types the target takes (``source.limit(0)``); without it the
+    types follow the Arrow schema. With ``replace=True`` an existing target is dropped in the same transaction.
+    """
+    db = connect(con)
+    ref = TableRef.parse(target).check_safe()
+    if isinstance(batches, pa.Table):
+        batches = batches.to_batches(max_chunksize=BATCH_ROWS) or [pa.RecordBatch.from_pylist([], batches.schema)]
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if first is None:
+        raise InvalidParameterError(f"Nothing to write to {str(ref)!r}: no batches.")
+    temporary = TableRef(f"_synthsql_tmp_{secrets.token_hex(6)}", ref.schema)
+    with db.transaction():
+        db.execute(_create_statement(db, temporary, template, first.schema))
+        for batch in _chain(first, iterator):
+            if batch.num_rows:
+                _append(db, temporary, batch)
+        if replace and db.exists(ref):
+            db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
+        rename = exp.AlterRename(this=exp.Table(this=exp.to_identifier(ref.name, quoted=True)))
+        db.execute(exp.Alter(this=temporary.sqlglot(), kind="TABLE", actions=[rename]))
+    return ref
+
+
+def _chain(first: pa.RecordBatch, rest: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+    yield first
+    yield from rest
+
+
+def _create_statement(db: Database, ref: TableRef, template: ibis.Table | None, schema: pa.Schema) -> exp.Create:
+    if template is not None:
+        return exp.Create(this=ref.sqlglot(), kind="TABLE", expression=db.compile(template))
+    ibis_schema = ibis.Schema.from_pyarrow(schema)
+    type_mapper = db.backend.compiler.type_mapper
+    columns = [
+        exp.ColumnDef(
+            this=exp.to_identifier(name, quoted=True),
+            kind=type_mapper.from_ibis(dtype if not dtype.is_null() else ibis.dtype("string")),
+        )
+        for name, dtype in ibis_schema.items()
+    ]
+    return exp.Create(this=exp.Schema(this=ref.sqlglot(), expressions=columns), kind="TABLE")
+
+
+def _append(db: Database, ref: TableRef, batch: pa.RecordBatch) -> None:
+    names = [exp.to_identifier(name, quoted=True) for name in batch.schema.names]
+    if db.dialect == "duckdb":
+        db.raw.register(_ARROW_VIEW, pa.Table.from_batches([batch]))
+        try:
+            select = exp.select(*[exp.column(n.copy()) for n in names]).from_(exp.to_identifier(_ARROW_VIEW))
+            db.execute(exp.insert(select, into=ref.sqlglot(), columns=[n.copy() for n in names]))
+        finally:
+            db.raw.unregister(_ARROW_VIEW)
+        return
+    copy = sqlglot.parse_one(_COPY_TEMPLATE, dialect="postgres")
+    copy.set("this", exp.Schema(this=ref.sqlglot(), expressions=names))
+    buffer = io.BytesIO()
+    # Quoting every non-NULL value keeps an empty string apart from NULL (an unquoted empty field) in PostgreSQL.
+    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+    pacsv.write_csv(pa.Table.from_batches([_plain(batch)]), buffer, options)
+    with db.raw.cursor() as cur, cur.copy(db.render(copy)) as stream:
+        stream.write(buffer.getvalue())
+
+
+def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Decode dictionary columns (the CSV writer wants plain arrays)."""
+    arrays = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in batch.columns]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _same_table(db: Database, a: TableRef, b: TableRef) -> bool:
+    current = db.backend.current_database
+    return a.name == b.name and (a.schema or current) == (b.schema or current)
