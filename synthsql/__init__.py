@@ -17,6 +17,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from synthsql import datasets
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import (
@@ -54,6 +55,7 @@ __all__ = [
     "TargetError",
     "UnsupportedTypeError",
     "connect",
+    "datasets",
     "describe",
     "fit",
     "load",

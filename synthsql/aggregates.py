@@ -29,6 +29,7 @@ AGGREGATE_METHODS = ("spec", "n_rows", "marginal", "marginals", "bin_quantiles",
 
 MAX_MARGINAL_CELLS = 20_000_000
 GROUPING_SETS_PER_QUERY = 128
+_EXACT = "decimal(38, 0)"  # sums of squared ranks stay exact up to about 10^12 rows
 
 
 class AggregateStore:
@@ -48,6 +49,7 @@ class AggregateStore:
         self.spec = spec
         self._columns = {c.name: c for c in spec.modelled}
         self._cache: dict[tuple[Any, ...], np.ndarray] = {}
+        self._encoded_tree: exp.Expression | None = None
         #: Every aggregate computed in the database, in order: (kind, columns). Cached answers are not repeated.
         self.log: list[tuple[str, tuple[str, ...]]] = []
 
@@ -71,84 +73,69 @@ class AggregateStore:
 
     def marginal(self, columns: Sequence[str]) -> np.ndarray:
         """Counts over the cells of ``columns``: an int64 array of shape ``(cells_1, ..., cells_k)``."""
-        columns = self._check(columns)
-        canonical = self._ordered(columns)
-        key = ("marginal", canonical)
-        if key not in self._cache:
-            self._cache[key] = self._count(canonical)
-        counts = self._cache[key]
-        axes = [canonical.index(c) for c in columns]
-        return counts.transpose(axes) if axes != sorted(axes) else counts
+        return self.marginals([columns])[0]
 
     def marginals(self, sets: Iterable[Sequence[str]]) -> list[np.ndarray]:
-        """:meth:`marginal` for each set of columns, computed together: one scan per batch of sets."""
+        """Counts for each set of columns, computed together: one scan per batch of sets."""
         sets = [self._check(s) for s in sets]
-        missing = list(dict.fromkeys(c for c in (self._ordered(s) for s in sets) if ("marginal", c) not in self._cache))
+        canonical = [self._ordered(s) for s in sets]
+        missing = list(dict.fromkeys(c for c in canonical if ("marginal", c) not in self._cache))
         for start in range(0, len(missing), GROUPING_SETS_PER_QUERY):
             chunk = missing[start : start + GROUPING_SETS_PER_QUERY]
-            if len(chunk) == 1 or not all(chunk):
-                for columns in chunk:
-                    self._cache[("marginal", columns)] = self._count(columns)
-            else:
-                self._cache.update({("marginal", c): v for c, v in self._count_many(chunk).items()})
-        return [self.marginal(s) for s in sets]
+            self._cache.update({("marginal", c): v for c, v in self._count(chunk).items()})
+        out = []
+        for columns, key in zip(sets, canonical, strict=True):
+            counts = self._cache[("marginal", key)]
+            out.append(counts.transpose([key.index(c) for c in columns]) if columns != key else counts)
+        return out
 
-    def _count_many(self, sets: list[tuple[str, ...]]) -> dict[tuple[str, ...], np.ndarray]:
-        """Several marginals from one ``GROUP BY GROUPING SETS`` query.
+    def _encoded(self) -> exp.Expression:
+        """The table as cell codes, one column ``c<i>`` per modelled column, compiled once per store."""
+        if self._encoded_tree is None:
+            t = self._table
+            codes = {f"c{i}": encode(t[c.name], c) for i, c in enumerate(self.spec.modelled)}
+            self._encoded_tree = self._db.compile(t.select(**codes) if codes else t.select(c0=ibis.literal(0)))
+        return self._encoded_tree
+
+    def _count(self, sets: list[tuple[str, ...]]) -> dict[tuple[str, ...], np.ndarray]:
+        """Several marginals from one ``GROUP BY GROUPING SETS`` query over the encoded table.
 
         Cell codes are never NULL, so the columns a result row leaves NULL tell which grouping set it belongs to.
         """
-        names = [c.name for c in self.spec.modelled if any(c.name in s for s in sets)]
-        alias = {name: f"c{i}" for i, name in enumerate(names)}
         shapes = {s: tuple(self._columns[c].cells for c in s) for s in sets}
         for columns, shape in shapes.items():
             if math.prod(shape) > MAX_MARGINAL_CELLS:
-                self._count(columns)  # raises with the message naming the columns
-        t = self._table
-        encoded = t.select(**{alias[n]: encode(t[n], self._columns[n]) for n in names})
+                raise InvalidParameterError(
+                    f"The marginal over {columns} has {math.prod(shape):,} cells, more than {MAX_MARGINAL_CELLS:,}; "
+                    "use fewer bins or categories for these columns."
+                )
+        position = {c.name: i for i, c in enumerate(self.spec.modelled)}
+        used = sorted({position[c] for s in sets for c in s})
+        slot = {i: k for k, i in enumerate(used)}
         grouping = exp.GroupingSets(
-            expressions=[exp.Tuple(expressions=[exp.column(alias[c]) for c in s]) for s in sets]
+            expressions=[exp.Tuple(expressions=[exp.column(f"c{position[c]}") for c in s]) for s in sets]
         )
-        query = (
-            exp.select(*[exp.column(alias[n]) for n in names], exp.alias_(exp.Count(this=exp.Star()), "n"))
-            .from_(self._db.compile(encoded).subquery("e"))
-            .group_by(grouping)
-        )
+        query = exp.select(*[exp.column(f"c{i}") for i in used], exp.alias_(exp.Count(this=exp.Star()), "n"))
+        query = query.from_(exp.Subquery(this=self._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e"))))
+        query = query.group_by(grouping, copy=False)
         result = self._db.fetchall(query)
-        by_pattern = {tuple(names.index(c) for c in s): s for s in sets}
-        counts = {s: np.zeros(shape, dtype=np.int64) for s, shape in shapes.items()}
-        for row in result:
-            pattern = tuple(i for i, v in enumerate(row[:-1]) if v is not None)
-            counts[by_pattern[pattern]][tuple(row[i] for i in pattern)] = row[-1]
+        values = np.array(result, dtype=np.float64).reshape(len(result), len(used) + 1)  # NULL -> NaN
+        pattern = (~np.isnan(values[:, :-1])).astype(np.int64) @ (1 << np.arange(len(used), dtype=np.int64))
+        counts = {}
+        for columns, shape in shapes.items():
+            rows = pattern == sum(1 << slot[position[c]] for c in columns)
+            table = np.zeros(shape, dtype=np.int64)
+            index = tuple(values[rows, slot[position[c]]].astype(np.int64) for c in columns)
+            table[index] = values[rows, -1].astype(np.int64)
+            counts[columns] = table
         self.log.extend(("marginal", s) for s in sets)
-        return counts
-
-    def _count(self, columns: tuple[str, ...]) -> np.ndarray:
-        specs = [self._columns[c] for c in columns]
-        shape = tuple(s.cells for s in specs)
-        if math.prod(shape) > MAX_MARGINAL_CELLS:
-            raise InvalidParameterError(
-                f"The marginal over {columns} has {math.prod(shape):,} cells, more than {MAX_MARGINAL_CELLS:,}; "
-                "use fewer bins or categories for these columns."
-            )
-        t = self._table
-        if columns:
-            codes = {f"c{i}": encode(t[s.name], s) for i, s in enumerate(specs)}
-            query = t.group_by(**codes).agg(n=ibis._.count())
-        else:
-            query = t.aggregate(n=ibis._.count())
-        result = query.to_pyarrow()
-        self.log.append(("marginal", columns))
-        counts = np.zeros(shape, dtype=np.int64)
-        if result.num_rows:
-            index = tuple(result[f"c{i}"].to_numpy().astype(np.int64) for i in range(len(columns)))
-            counts[index] = result["n"].to_numpy().astype(np.int64)
         return counts
 
     def bin_quantiles(self, column: str) -> np.ndarray:
         """Quantiles of a numeric column within each of its bins: shape ``(cells, WITHIN_BIN_GRID)``.
 
-        Rows of empty bins and of the NULL cell are NaN. Used to draw values inside a bin as the data spread them.
+        Discrete quantiles (values that occur in the bin, see :meth:`Database.quantiles`); rows of empty bins and of
+        the NULL cell are NaN. Used to draw values inside a bin as the data spread them.
         """
         (name,) = self._check((column,))
         spec = self._columns[name]
@@ -158,18 +145,12 @@ class AggregateStore:
         if key not in self._cache:
             t = self._table
             probs = np.linspace(0.0, 1.0, WITHIN_BIN_GRID).round(10).tolist()
-            x = numeric_value(t[name], spec.kind)
-            query = (
-                t.select(code=encode(t[name], spec), x=x)
-                .filter(ibis._.x.notnull())
-                .group_by("code")
-                .agg(q=ibis._.x.quantile(probs))
-            )
-            result = query.to_pyarrow()
+            values = t.select(code=encode(t[name], spec), x=numeric_value(t[name], spec.kind)).filter(ibis._.x.notnull())
+            result = self._db.quantiles(values, "x", probs, by="code")
             self.log.append(("bin_quantiles", (name,)))
             out = np.full((spec.cells, WITHIN_BIN_GRID), np.nan)
-            for code, q in zip(result["code"].to_pylist(), result["q"].to_pylist(), strict=True):
-                if code != spec.null_code and q is not None:
+            for code, q in result.items():
+                if code != spec.null_code:
                     out[code] = np.asarray(q, dtype=np.float64)
             self._cache[key] = out
         return self._cache[key].copy()
@@ -177,15 +158,16 @@ class AggregateStore:
     def rank_correlation(self, columns: Sequence[str]) -> np.ndarray:
         """Spearman rank correlations between ``columns`` (NULL ranked first; categories by their cell code).
 
-        Computed in the database as Pearson correlations of mid-ranks, so ties are handled as in
-        ``scipy.stats.spearmanr``. A constant column has correlation 0 with every other column.
+        Spearman's rho is Pearson's correlation of mid-ranks (ties share the mean of their ranks, as in
+        ``scipy.stats.spearmanr``). The database computes twice the mid-ranks, which are whole numbers, and their
+        sums of squares and products as exact decimals; the correlation is formed from those exact sums in Python,
+        so every backend gives the same bits. A constant column has correlation 0 with every other column.
         """
         columns = self._check(columns)
         key = ("rank_correlation", columns)
         if key not in self._cache:
             t = self._table
-            n = t.count()
-            ranks: dict[str, ibis.Value] = {}
+            doubled: dict[str, ibis.Value] = {}
             for i, name in enumerate(columns):
                 spec = self._columns[name]
                 if spec.kind in NUMERIC_KINDS:
@@ -193,20 +175,27 @@ class AggregateStore:
                 else:
                     code = encode(t[name], spec)
                     order = ibis.ifelse(code == spec.null_code, -1, code)
-                window = ibis.window(order_by=ibis.asc(order, nulls_first=True))
-                low = ibis.rank().over(window) + 1  # Ibis ranks from 0
-                high = ibis.cume_dist().over(window) * n
-                ranks[f"r{i}"] = (low.cast("float64") + high) / 2.0
-            ranked = t.select(**ranks)
+                below = ibis.rank().over(ibis.window(order_by=ibis.asc(order, nulls_first=True)))  # from 0
+                ties = order.isnull().count().over(ibis.window(group_by=order))
+                doubled[f"a{i}"] = (2 * below + ties + 1).cast(_EXACT)  # twice the mid-rank
+            ranked = t.select(**doubled)
+            a = [ranked[f"a{i}"] for i in range(len(columns))]
+            sums: dict[str, ibis.Value] = {"n": ranked.count()}
+            for i in range(len(columns)):
+                sums[f"s{i}"] = a[i].sum()
+                sums[f"q{i}"] = (a[i] * a[i]).cast(_EXACT).sum()
             pairs = list(itertools.combinations(range(len(columns)), 2))
-            metrics = {f"p{i}_{j}": ranked[f"r{i}"].corr(ranked[f"r{j}"], how="pop") for i, j in pairs}
+            for i, j in pairs:
+                sums[f"p{i}_{j}"] = (a[i] * a[j]).cast(_EXACT).sum()
+            row = {k: int(v) for k, v in ranked.aggregate(**sums).to_pyarrow().to_pylist()[0].items()}
+            n = row["n"]
+            spread = [n * row[f"q{i}"] - row[f"s{i}"] ** 2 for i in range(len(columns))]
             matrix = np.eye(len(columns))
-            if metrics:
-                row = ranked.aggregate(**metrics).to_pyarrow().to_pylist()[0]
-                for i, j in pairs:
-                    value = row[f"p{i}_{j}"]
-                    value = 0.0 if value is None or not np.isfinite(value) else float(value)
-                    matrix[i, j] = matrix[j, i] = value
+            for i, j in pairs:
+                if spread[i] > 0 and spread[j] > 0:
+                    covariance = n * row[f"p{i}_{j}"] - row[f"s{i}"] * row[f"s{j}"]
+                    rho = float(covariance) / math.sqrt(float(spread[i]) * float(spread[j]))
+                    matrix[i, j] = matrix[j, i] = rho
             self.log.append(("rank_correlation", columns))
             self._cache[key] = matrix
         return self._cache[key].copy()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -139,6 +139,22 @@ class Database:
         with self.raw.cursor() as cur:
             cur.execute(sql)
             return cur.fetchall()
+
+    def quantiles(
+        self, table: ibis.Table, value: str, probs: Sequence[float], *, by: str | None = None
+    ) -> dict[Any, list[float]]:
+        """Discrete quantiles of ``table.value`` (optionally per group ``by``): values that occur in the data.
+
+        The inverse of the empirical distribution function (``percentile_disc``): unlike interpolated quantiles,
+        whose last bit differs between DuckDB and PostgreSQL, these are the same data values on every backend.
+        """
+        fractions = exp.Array(expressions=[exp.Literal.number(repr(float(p))) for p in probs])
+        quantile = exp.alias_(exp.PercentileDisc(this=exp.column(value), expression=fractions), "q")
+        source = exp.Subquery(this=self.compile(table), alias=exp.TableAlias(this=exp.to_identifier("s")))
+        if by is None:
+            return {None: list(self.fetchall(exp.select(quantile).from_(source))[0][0] or [])}
+        query = exp.select(exp.column(by), quantile).from_(source).group_by(exp.column(by))
+        return {key: list(q) for key, q in self.fetchall(query) if q is not None}
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

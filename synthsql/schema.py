@@ -265,7 +265,8 @@ def describe(
 
     ``columns`` overrides what is inferred, per column (``{"age": {"kind": "integer"}}``, or a whole
     :class:`ColumnSpec`); ``exclude`` leaves columns out of modelling (they come back NULL). Numeric columns with at
-    most ``max_bins`` distinct values get one point bin per value; others get up to ``max_bins`` quantile intervals,
+    most ``max_bins`` distinct values get one point bin per value; others get up to ``max_bins`` intervals between
+    discrete quantiles (values that occur in the data, so DuckDB and PostgreSQL agree to the bit),
     plus a point bin for each value held by at least ``point_share`` of the rows. String columns with more than
     ``max_categories`` values, or with distinct values on at least ``identifier_share`` of the rows, are treated as
     identifiers (not modelled; surrogate values) with a warning saying how to model them instead.
@@ -329,7 +330,7 @@ def describe(
             specs.append(override.replace(role=override.role or role))
             continue
         kind = kinds[name]
-        n_null, n_distinct = stats[f"{name}__null"], stats[f"{name}__nd"]
+        n_null, n_distinct = stats[f"{name}__null"], stats.get(f"{name}__nd")
         base = {
             "name": name,
             "kind": kind,
@@ -382,7 +383,7 @@ def describe(
             base["bins"] = (
                 tuple(b if isinstance(b, Bin) else Bin.from_json(b) for b in bins)
                 if bins is not None
-                else _bins(t, name, kind, n_distinct, n_rows, max_bins, point_share)
+                else _bins(db, t, name, kind, n_distinct, n_rows, max_bins, point_share)
             )
         specs.append(ColumnSpec(**base))
     return TableSpec(table=str(ref), n_rows=n_rows, columns=tuple(specs))
@@ -391,10 +392,9 @@ def describe(
 def _column_stats(t: ibis.Table, kinds: Mapping[str, str]) -> dict[str, Any]:
     metrics: dict[str, ibis.Value] = {"__n": t.count()}
     for name, kind in kinds.items():
-        if kind == "excluded":
-            continue
         metrics[f"{name}__null"] = t[name].isnull().sum().coalesce(0)
-        metrics[f"{name}__nd"] = t[name].nunique()
+        if kind != "excluded":  # an excluded column may have a type that cannot be counted distinct (a list)
+            metrics[f"{name}__nd"] = t[name].nunique()
     row = t.aggregate(**metrics).to_pyarrow().to_pylist()[0]
     return {k: int(v or 0) for k, v in row.items()}
 
@@ -406,14 +406,14 @@ def _categories(t: ibis.Table, name: str, kind: str) -> tuple[Any, ...]:
 
 
 def _bins(
-    t: ibis.Table, name: str, kind: str, n_distinct: int, n_rows: int, max_bins: int, point_share: float
+    db: Database, t: ibis.Table, name: str, kind: str, n_distinct: int, n_rows: int, max_bins: int, point_share: float
 ) -> tuple[Bin, ...]:
     x = numeric_value(t[name], kind)
     if n_distinct <= max_bins:
         values = t.select(v=x).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
         return tuple(Bin(float(v), float(v)) for v in sorted(values))
     probs = np.linspace(0.0, 1.0, max_bins + 1).round(10).tolist()
-    quantiles = t.aggregate(q=x.quantile(probs)).to_pyarrow()["q"][0].as_py()
+    quantiles = db.quantiles(t.select(x=x).filter(ibis._.x.notnull()), "x", probs)[None]
     frequent = (
         t.select(v=x)
         .filter(ibis._.v.notnull())
@@ -426,9 +426,6 @@ def _bins(
     lo, hi = float(quantiles[0]), float(quantiles[-1])
     points = sorted({float(v) for v in frequent})
     edges = sorted({float(q) for q in quantiles} | set(points))
-    if kind in ("integer", "date", "timestamp"):
-        # Whole-number edges keep integer bins from splitting a value; rounding can only merge edges.
-        edges = sorted({float(math.floor(e)) for e in edges} | {lo, hi})
     intervals = list(zip(edges[:-1], edges[1:], strict=True))
     bins = [Bin(p, p) for p in points]
     for i, (a, b) in enumerate(intervals):

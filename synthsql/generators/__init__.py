@@ -7,7 +7,7 @@ A generator stores its parameters in ``__init__`` (validated there, with message
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,10 +43,14 @@ def get_generator(method: str, **params: Any) -> Generator:
             f"Unknown method {method!r}.{did_you_mean(method, REGISTRY)} Methods: {', '.join(sorted(REGISTRY))}."
         )
     cls = REGISTRY[method]
-    try:
-        return cls(**params)
-    except TypeError as err:
-        raise InvalidParameterError(f"Method {method!r}: {err}") from err
+    accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
+    for name in params:
+        if name not in accepted:
+            raise InvalidParameterError(
+                f"Method {method!r} has no parameter {name!r}.{did_you_mean(name, accepted)} "
+                f"Its parameters: {', '.join(accepted) or 'none'}."
+            )
+    return cls(**params)
 
 
 def fit(
@@ -122,8 +126,6 @@ def draw_codes(cdf: np.ndarray, rows: np.ndarray | None, u: np.ndarray) -> np.nd
     position = np.searchsorted(flat, rows + u, side="right") - rows * cells
     return position.clip(0, cells - 1)
 
-
-CallableFit = Callable[..., Model]
 
 # Import the methods so that they register themselves.
 from synthsql.generators import bayesnet, copula, independent  # noqa: E402,F401

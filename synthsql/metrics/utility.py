@@ -51,8 +51,9 @@ def marginal_tvd(
     names = list(columns) if columns is not None else [c.name for c in spec.modelled]
     real_store = AggregateStore(db, real, spec)
     syn_store = AggregateStore(db, synthetic, spec)
-    rows = []
-    for subset in itertools.combinations(names, k):
-        a, b = real_store.marginal(subset), syn_store.marginal(subset)
-        rows.append({"metric": f"tvd_{k}way", "scope": ",".join(subset), "value": tvd(a, b), "detail": f"{a.size} cells"})
+    subsets = list(itertools.combinations(names, k))
+    rows = [
+        {"metric": f"tvd_{k}way", "scope": ",".join(subset), "value": tvd(a, b), "detail": f"{a.size} cells"}
+        for subset, a, b in zip(subsets, real_store.marginals(subsets), syn_store.marginals(subsets), strict=True)
+    ]
     return pd.DataFrame(rows, columns=["metric", "scope", "value", "detail"])

@@ -1,0 +1,123 @@
+"""One test suite over every backend: each test that takes ``db`` runs on DuckDB and on PostgreSQL.
+
+PostgreSQL is the machine's server (``SYNTHSQL_PG_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``); each
+test session works in a schema of its own, dropped at the end. Under CI (``CI=true`` or
+``SYNTHSQL_REQUIRE_POSTGRES=1``) an unreachable server fails the PostgreSQL tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from psycopg import sql
+
+import synthsql as ss
+from synthsql import datasets
+
+PG_URL = os.environ.get("SYNTHSQL_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REQUIRE_POSTGRES = os.environ.get("CI", "").lower() == "true" or os.environ.get("SYNTHSQL_REQUIRE_POSTGRES") == "1"
+
+
+def real_table(name: str) -> pa.Table:
+    """A real dataset from ../shared/data, or the project's shipped copy when the shared folder is absent."""
+    path = SHARED_DATA / f"{name}.parquet"
+    if not path.exists():
+        path = datasets.path(name)
+    return pq.read_table(path)
+
+
+def mixed_table(n: int = 400, seed: int = 3) -> pa.Table:
+    """A small table with every kind synthsql models, NULLs, a point mass at zero and an identifier."""
+    rng = np.random.default_rng(seed)
+    region = rng.choice(["north", "south", "east", "west", ""], size=n, p=[0.3, 0.3, 0.2, 0.15, 0.05])
+    region_mask = rng.random(n) < 0.1
+    age = rng.integers(16, 90, size=n)
+    income = np.where(rng.random(n) < 0.25, 0.0, np.round(rng.lognormal(10, 0.6, size=n), 2))
+    income_mask = rng.random(n) < 0.05
+    days = rng.integers(0, 3650, size=n)
+    seconds = rng.integers(0, 86400 * 365, size=n)
+    return pa.table(
+        {
+            "person_id": pa.array(np.arange(1, n + 1, dtype=np.int32)),
+            "region": pa.array(region.tolist(), mask=region_mask),
+            "employed": pa.array((age < 65) & (rng.random(n) < 0.8)),
+            "age": pa.array(age.astype(np.int32)),
+            "children": pa.array(rng.integers(0, 4, size=n).astype(np.int64)),
+            "income": pa.array(income, mask=income_mask),
+            "born": pa.array([dt.date(1990, 1, 1) + dt.timedelta(days=int(d)) for d in days], type=pa.date32()),
+            "seen": pa.array(
+                [dt.datetime(2020, 1, 1) + dt.timedelta(seconds=int(s), microseconds=123) for s in seconds],
+                type=pa.timestamp("us"),
+            ),
+        }
+    )
+
+
+def _postgres(request: pytest.FixtureRequest) -> ss.Database:
+    try:
+        db = ss.connect(PG_URL)
+    except ss.SynthsqlError as err:
+        message = f"PostgreSQL is not reachable at {PG_URL}: {err}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    schema = f"synthsql_test_{secrets.token_hex(4)}"
+    with db.raw.cursor() as cur:
+        cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    request.addfinalizer(lambda: _drop_schema(db, schema))
+    return db
+
+
+def _drop_schema(db: ss.Database, schema: str) -> None:
+    with db.raw.cursor() as cur:
+        cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    db.raw.close()
+
+
+def _load_test_tables(database: ss.Database) -> ss.Database:
+    ss.write_table(database, "mixed", mixed_table())
+    for name in ("cps1988", "eusilc", "ses"):
+        ss.write_table(database, name, real_table(name))
+    return database
+
+
+@pytest.fixture(scope="session")
+def duckdb_db(tmp_path_factory: pytest.TempPathFactory) -> ss.Database:
+    return _load_test_tables(ss.connect(f"duckdb:///{tmp_path_factory.mktemp('duckdb') / 'test.duckdb'}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_db(request: pytest.FixtureRequest) -> ss.Database:
+    return _load_test_tables(_postgres(request))
+
+
+@pytest.fixture(scope="session", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest) -> ss.Database:
+    """A database with the test tables loaded (``mixed``, ``cps1988``, ``eusilc``, ``ses``): each backend in turn."""
+    return request.getfixturevalue(f"{request.param}_db")
+
+
+@pytest.fixture
+def fresh_name() -> str:
+    """A table name no other test uses."""
+    return f"t_{secrets.token_hex(4)}"
+
+
+def table_names(db: ss.Database) -> set[str]:
+    return set(db.list_tables())
+
+
+def read_sorted(db: ss.Database, name: str) -> pd.DataFrame:
+    """A table's rows in a canonical order (PostgreSQL keeps no insertion order)."""
+    frame = db.table(name).to_pandas()
+    return frame.sort_values(list(frame.columns), na_position="first", kind="stable").reset_index(drop=True)

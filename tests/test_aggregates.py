@@ -1,0 +1,159 @@
+"""Every aggregate the store computes equals an independent pandas/numpy/scipy computation on the same data."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import synthsql as ss
+from synthsql.aggregates import AggregateStore
+from synthsql.discretize import WITHIN_BIN_GRID
+from synthsql.schema import NUMERIC_KINDS, ColumnSpec, IdentifierColumnWarning
+
+
+def numbers(series: pd.Series, kind: str) -> np.ndarray:
+    """The value a numeric-kind column is binned on, computed in pandas (NaN for NULL)."""
+    if kind == "date":
+        days = pd.to_datetime(series).astype("datetime64[s]")
+        return ((days - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).astype("float64").to_numpy()
+    if kind == "timestamp":
+        stamp = pd.to_datetime(series).astype("datetime64[us]")
+        return ((stamp - pd.Timestamp("1970-01-01")) // pd.Timedelta(microseconds=1)).astype("float64").to_numpy()
+    return pd.to_numeric(series).astype("float64").to_numpy()
+
+
+def pandas_codes(series: pd.Series, col: ColumnSpec) -> np.ndarray:
+    """Cell codes by the rules in synthsql.schema, written again with numpy: points first, then intervals."""
+    codes = np.full(len(series), col.null_code)
+    free = series.notna().to_numpy()
+    if col.kind in ("categorical", "boolean"):
+        for code, value in enumerate(col.categories):
+            hit = free & (series.to_numpy(dtype=object) == value)
+            codes[hit], free = code, free & ~hit
+        return codes
+    x = numbers(series, col.kind)
+    top = max(b.hi for b in col.bins)
+    for code, b in enumerate(col.bins):
+        if b.is_point:
+            hit = free & (x == b.lo)
+            codes[hit], free = code, free & ~hit
+    for code, b in enumerate(col.bins):
+        if not b.is_point:
+            hit = free & (x >= b.lo) & ((x <= b.hi) if b.hi == top else (x < b.hi))
+            codes[hit], free = code, free & ~hit
+    return codes
+
+
+def inverse_cdf(values: np.ndarray, probs) -> np.ndarray:
+    """Discrete quantiles by definition, the smallest value whose share at or below it reaches p, in exact
+    arithmetic (numpy's inverted_cdf computes p * n in floating point and is one value off when it lands on 3.0000001).
+    """
+    ordered = np.sort(values)
+    n = len(ordered)
+    return np.array([ordered[max(math.ceil(Fraction(str(float(p))) * n), 1) - 1] for p in probs])
+
+
+def pandas_marginal(frame: pd.DataFrame, spec: ss.TableSpec, columns: tuple[str, ...]) -> np.ndarray:
+    cols = [spec.column(c) for c in columns]
+    counts = np.zeros([c.cells for c in cols], dtype=np.int64)
+    np.add.at(counts, tuple(pandas_codes(frame[c.name], c) for c in cols), 1)
+    return counts
+
+
+@pytest.fixture(scope="module", params=["mixed", "cps1988", "eusilc"])
+def table(request, db):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifierColumnWarning)
+        spec = ss.describe(db, request.param)
+    frame = db.table(request.param).to_pandas()
+    return request.param, spec, frame, AggregateStore(db, request.param, spec)
+
+
+def test_one_and_two_way_marginals_equal_pandas_exactly(table):
+    name, spec, frame, store = table
+    names = [c.name for c in spec.modelled]
+    for col in names:
+        np.testing.assert_array_equal(store.marginal((col,)), pandas_marginal(frame, spec, (col,)))
+    pairs = list(itertools.combinations(names, 2))
+    for pair, counts in zip(pairs, store.marginals(pairs), strict=True):
+        np.testing.assert_array_equal(counts, pandas_marginal(frame, spec, pair), err_msg=str(pair))
+        assert counts.sum() == len(frame)
+
+
+def test_three_way_marginals_and_axis_order(table):
+    name, spec, frame, store = table
+    names = [c.name for c in spec.modelled]
+    triples = list(itertools.combinations(names, 3))[:12]
+    for triple in triples:
+        np.testing.assert_array_equal(store.marginal(triple), pandas_marginal(frame, spec, triple))
+        backwards = triple[::-1]
+        np.testing.assert_array_equal(store.marginal(backwards), pandas_marginal(frame, spec, backwards))
+
+
+def test_grouping_sets_batch_equals_one_query_per_marginal(db, table):
+    name, spec, frame, store = table
+    names = [c.name for c in spec.modelled][:5]
+    sets = [s for k in (1, 2, 3) for s in itertools.combinations(names, k)]
+    fresh = AggregateStore(db, name, spec)
+    batched = fresh.marginals(sets)
+    one_by_one = [AggregateStore(db, name, spec).marginal(s) for s in sets]
+    for a, b in zip(batched, one_by_one, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_answers_are_cached(db, table):
+    name, spec, _, _ = table
+    store = AggregateStore(db, name, spec)
+    col = spec.modelled[0].name
+    store.marginal((col,))
+    store.marginals([(col,)])
+    assert store.log == [("marginal", (col,))]
+
+
+def test_within_bin_quantiles_equal_numpy(table):
+    name, spec, frame, store = table
+    grid = np.linspace(0, 1, WITHIN_BIN_GRID).round(10)
+    for col in spec.modelled:
+        if col.kind not in NUMERIC_KINDS:
+            continue
+        got = store.bin_quantiles(col.name)
+        codes, x = pandas_codes(frame[col.name], col), numbers(frame[col.name], col.kind)
+        for code in range(col.cells - 1):
+            inside = x[codes == code]
+            if len(inside):
+                np.testing.assert_array_equal(got[code], inverse_cdf(inside, grid))
+            else:
+                assert np.isnan(got[code]).all()
+        assert np.isnan(got[col.null_code]).all()
+
+
+def test_rank_correlations_equal_scipy_spearman(table):
+    name, spec, frame, store = table
+    cols = spec.modelled
+    ordinal = []
+    for col in cols:
+        if col.kind in NUMERIC_KINDS:
+            ordinal.append(np.nan_to_num(numbers(frame[col.name], col.kind), nan=-np.inf))
+        else:
+            codes = pandas_codes(frame[col.name], col)
+            ordinal.append(np.where(codes == col.null_code, -1, codes))
+    expected = np.eye(len(cols))
+    for i, j in itertools.combinations(range(len(cols)), 2):
+        rho = stats.spearmanr(ordinal[i], ordinal[j]).statistic
+        expected[i, j] = expected[j, i] = 0.0 if np.isnan(rho) else rho
+    np.testing.assert_allclose(store.rank_correlation([c.name for c in cols]), expected, atol=1e-9)
+
+
+def test_asking_for_a_column_that_is_not_modelled(table):
+    name, spec, _, store = table
+    with pytest.raises(ss.ColumnNotFoundError, match="Did you mean"):
+        store.marginal((spec.modelled[0].name + "x",))
+    with pytest.raises(ss.InvalidParameterError, match="twice"):
+        store.marginal((spec.modelled[0].name,) * 2)
