@@ -6,6 +6,7 @@ import warnings
 
 import pyarrow as pa
 import pytest
+from sqlglot import exp
 
 import synthsql as ss
 from synthsql.schema import IdentifierColumnWarning
@@ -88,11 +89,14 @@ def test_bad_row_counts_change_nothing(db, model, rows, fresh_name):
     assert table_names(db) == before
 
 
-def test_a_schema_qualified_target(db, model):
-    db.backend.create_database("synth_out", force=True)
-    ss.materialize(db, model, "synth_out.persons", rows=20, seed=1)
-    assert db.exists("synth_out.persons") and not db.exists("persons")
-    assert db.table("synth_out.persons").schema() == db.table("mixed").schema()
+def test_a_schema_qualified_target(db, model, fresh_name):
+    db.backend.create_database(fresh_name)
+    try:
+        ss.materialize(db, model, f"{fresh_name}.persons", rows=20, seed=1)
+        assert db.exists(f"{fresh_name}.persons") and not db.exists("persons")
+        assert db.table(f"{fresh_name}.persons").schema() == db.table("mixed").schema()
+    finally:
+        db.execute(exp.Drop(this=exp.to_identifier(fresh_name, quoted=True), kind="SCHEMA", cascade=True))
 
 
 def test_write_table_keeps_nulls_and_empty_strings_apart(db, fresh_name):
