@@ -4,12 +4,14 @@ synthsql's design promise is that the database computes aggregates and Python on
 counts, bin quantiles, correlations), so the memory of ``describe`` + ``fit`` must not grow with the table. This
 script checks that promise on the shipped ``cps1988`` table (28,155 real rows) upsampled inside DuckDB to 1M and
 10M rows: every row is a real row picked by a hash of its index, with wage jittered by up to +-2 % and experience by
--1/0/+1 year (integers stay integers), so the domain stays that of the real table while the row count grows.
+-1/0/+1 year (integers stay integers): kinds, categories and bins stay those of the real table while the row count
+grows (wage gains distinct values, as a larger real table would).
 
 For each size and each method (independent, bayesnet, copula) a fresh child process opens the DuckDB file, runs
 ``describe`` and ``fit``, and reports its own peak resident memory (``VmHWM`` from ``/proc/self/status``; see
 PITFALLS.md on why not ``ru_maxrss``). The child's peak includes DuckDB, which runs in the same process, so DuckDB
-gets a ``memory_limit`` and 2 threads: its buffer pool then cannot grow with the table and spills to disk instead.
+gets a ``memory_limit`` and 2 threads, which caps its buffer pool (it spills to disk instead). Not all of DuckDB's
+memory is under that cap, so the child also reports its Python heap peak (tracemalloc), which is synthsql's own share.
 All files live in a temporary directory that is removed at the end; nothing large is written to the repository.
 
     python benchmarks/bench_fit_memory.py                 # 1M and 10M rows
@@ -17,7 +19,8 @@ All files live in a temporary directory that is removed at the end; nothing larg
     python benchmarks/bench_fit_memory.py --sizes 2000000 --methods copula --duckdb-memory 512MB
 
 Prints a markdown table (describe s, fit s, peak RSS MB, ratio to the smallest size of the same method) and a
-verdict line. Exits non-zero only when something fails, never because memory grew.
+verdict line. Exits non-zero only when a run fails (an error, DuckDB out of memory, a timeout), never because memory
+grew.
 """
 
 from __future__ import annotations
@@ -116,40 +119,57 @@ def child(path: Path, method: str, duckdb_memory: str) -> dict[str, Any]:
     }
 
 
-def run_child(path: Path, method: str, duckdb_memory: str, timeout: float) -> dict[str, Any]:
+def run_child(path: Path, rows: int, method: str, duckdb_memory: str, timeout: float) -> dict[str, Any]:
+    """:func:`child` in a fresh interpreter; a failure or a timeout comes back as ``{"error": ...}``."""
     command = [sys.executable, __file__, "--child", str(path), "--method", method, "--duckdb-memory", duckdb_memory]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    failed = {"rows": rows, "method": method}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return failed | {"error": f"timed out after {timeout:.0f} s"}
     if done.returncode != 0:
-        raise RuntimeError(f"child ({method}, {path.name}) failed with exit code {done.returncode}:\n{done.stderr}")
+        errors = [line for line in done.stderr.splitlines() if "Error" in line or "Exception" in line]
+        return failed | {"error": (errors or [f"exit code {done.returncode}"])[-1].strip(), "stderr": done.stderr}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def report(results: list[dict[str, Any]]) -> str:
-    smallest = {r["method"]: r for r in sorted(results, key=lambda r: -r["rows"])}  # last write wins: the smallest
+    """The markdown table, the failures, and the verdict on growth (over the runs that succeeded)."""
+    ok = [r for r in results if "error" not in r]
+    smallest = {r["method"]: r for r in sorted(ok, key=lambda r: -r["rows"])}  # last write wins: the smallest
+    largest = {r["method"]: r for r in sorted(ok, key=lambda r: r["rows"])}
     lines = [
         "| rows | method | describe s | fit s | base RSS MB | peak RSS MB | peak / smallest | Python heap MB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        if "error" in r:
+            lines.append(f"| {r['rows']:,} | {r['method']} | failed | | | | | |")
+            continue
         ratio = r["peak_rss_mb"] / smallest[r["method"]]["peak_rss_mb"]
         lines.append(
             f"| {r['rows']:,} | {r['method']} | {r['describe_s']:.2f} | {r['fit_s']:.2f} | "
             f"{r['base_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} | {ratio:.2f} | {r['python_peak_mb']:.1f} |"
         )
-    largest = {r["method"]: r for r in sorted(results, key=lambda r: r["rows"])}
-    ratios = {m: largest[m]["peak_rss_mb"] / smallest[m]["peak_rss_mb"] for m in largest}
-    worst = max(ratios, key=ratios.__getitem__)
-    grows = ratios[worst] > GROWTH_TOLERANCE
-    sizes = sorted({r["rows"] for r in results})
     lines.append("")
+    lines += [f"FAILED: {r['method']} at {r['rows']:,} rows: {r['error']}" for r in results if "error" in r]
+    ratios = {
+        m: (largest[m]["rows"] / smallest[m]["rows"], largest[m]["peak_rss_mb"] / smallest[m]["peak_rss_mb"])
+        for m in largest
+        if largest[m]["rows"] > smallest[m]["rows"]
+    }
+    if not ratios:
+        lines.append("No verdict on growth: no method succeeded at two sizes.")
+        return "\n".join(lines)
+    worst = max(ratios, key=lambda m: ratios[m][1])
+    grows = ratios[worst][1] > GROWTH_TOLERANCE
     lines.append(
-        f"Peak memory {'GROWS' if grows else 'does not grow'} with the row count: from {sizes[0]:,} to "
-        f"{sizes[-1]:,} rows ({sizes[-1] / sizes[0]:.0f}x) the largest peak ratio is {ratios[worst]:.2f} "
-        f"({worst}); the threshold is {GROWTH_TOLERANCE}."
+        f"Peak memory {'GROWS' if grows else 'does not grow'} with the row count: over {ratios[worst][0]:.0f}x the "
+        f"rows the largest peak ratio is {ratios[worst][1]:.2f} ({worst}); the threshold is {GROWTH_TOLERANCE}."
     )
     lines.append(
-        f"Python heap peak (tracemalloc, after connect) ranged {min(r['python_peak_mb'] for r in results):.1f}-"
-        f"{max(r['python_peak_mb'] for r in results):.1f} MB; the rest of the growth above base RSS is DuckDB's "
+        f"Python heap peak (tracemalloc, after connect) ranged {min(r['python_peak_mb'] for r in ok):.1f}-"
+        f"{max(r['python_peak_mb'] for r in ok):.1f} MB; the rest of the growth above base RSS is DuckDB's "
         "native memory in the same process."
     )
     return "\n".join(lines)
@@ -178,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Machine: {machine()}.")
     print(
         f"Each describe + fit runs in a fresh child process; DuckDB runs in that process with "
-        f"memory_limit={args.duckdb_memory} and threads={THREADS}, so its buffer pool cannot grow with the table. "
+        f"memory_limit={args.duckdb_memory} and threads={THREADS}, which caps its buffer pool. "
         "Peak RSS is the child's VmHWM; base RSS is its VmHWM after import and connect; Python heap is "
         "the tracemalloc peak during describe + fit (timings include tracemalloc's overhead)."
     )
@@ -190,19 +210,18 @@ def main(argv: list[str] | None = None) -> int:
             size_mib = path.stat().st_size / 1024**2
             print(f"Built {rows:,} upsampled cps1988 rows in {seconds:.1f} s ({size_mib:.0f} MiB file).", flush=True)
             for method in methods:
-                result = run_child(path, method, args.duckdb_memory, args.timeout)
-                print(f"  {method}: describe {result['describe_s']:.1f} s, fit {result['fit_s']:.1f} s, "
-                      f"peak {result['peak_rss_mb']:.0f} MB", flush=True)
+                result = run_child(path, rows, method, args.duckdb_memory, args.timeout)
+                if "error" in result:
+                    print(f"  {method}: FAILED\n{result.get('stderr', result['error'])}", flush=True)
+                else:
+                    print(f"  {method}: describe {result['describe_s']:.1f} s, fit {result['fit_s']:.1f} s, "
+                          f"peak {result['peak_rss_mb']:.0f} MB", flush=True)
                 results.append(result)
             path.unlink()
     print()
     print(report(results))
-    return 0
+    return 1 if any("error" in r for r in results) else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (RuntimeError, subprocess.TimeoutExpired, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(main())

@@ -20,7 +20,8 @@ from sqlglot import exp
 from synthsql.connection import Database, TableRef, connect
 from synthsql.discretize import WITHIN_BIN_GRID, encode
 from synthsql.errors import InvalidParameterError
-from synthsql.schema import NUMERIC_KINDS, TableSpec, numeric_value
+from synthsql.quantiles import order_statistics, rank_of
+from synthsql.schema import NUMERIC_KINDS, Bin, ColumnSpec, TableSpec, numeric_value
 
 __all__ = ["AggregateStore", "AGGREGATE_METHODS"]
 
@@ -29,7 +30,6 @@ AGGREGATE_METHODS = ("spec", "n_rows", "marginal", "marginals", "bin_quantiles",
 
 MAX_MARGINAL_CELLS = 20_000_000
 GROUPING_SETS_PER_QUERY = 128
-_EXACT = "decimal(38, 0)"  # sums of squared ranks stay exact up to about 10^12 rows
 
 
 class AggregateStore:
@@ -143,59 +143,81 @@ class AggregateStore:
             raise InvalidParameterError(f"Column {name!r} is {spec.kind}; within-bin quantiles need a numeric column.")
         key = ("bin_quantiles", (name,))
         if key not in self._cache:
-            t = self._table
-            probs = np.linspace(0.0, 1.0, WITHIN_BIN_GRID).round(10).tolist()
-            values = t.select(code=encode(t[name], spec), x=numeric_value(t[name], spec.kind)).filter(ibis._.x.notnull())
-            result = self._db.quantiles(values, "x", probs, by="code")
+            self._cache[key] = self._bin_quantiles(spec)
             self.log.append(("bin_quantiles", (name,)))
-            out = np.full((spec.cells, WITHIN_BIN_GRID), np.nan)
-            for code, q in result.items():
-                if code != spec.null_code:
-                    out[code] = np.asarray(q, dtype=np.float64)
-            self._cache[key] = out
         return self._cache[key].copy()
+
+    def _bin_quantiles(self, spec: ColumnSpec) -> np.ndarray:
+        t = self._table
+        probs = np.linspace(0.0, 1.0, WITHIN_BIN_GRID).round(10).tolist()
+        bins = spec.bins or ()
+        out = np.full((spec.cells, WITHIN_BIN_GRID), np.nan)
+        for code, b in enumerate(bins):
+            if b.is_point:
+                out[code] = b.lo
+        x = numeric_value(t[spec.name], spec.kind)
+        if _contiguous(bins, whole=spec.kind != "numeric"):
+            # Cells in value order with no gaps: the q-quantile of a cell is the column's order statistic of rank
+            # (values in earlier cells) + rank within the cell, so one search over the column serves every cell.
+            counts = self.marginal((spec.name,))[:-1]
+            offsets = np.cumsum(counts) - counts
+            targets = [
+                (code, k, int(offsets[code]) + rank_of(p, int(counts[code])))
+                for code, b in enumerate(bins)
+                if not b.is_point and counts[code]
+                for k, p in enumerate(probs)
+            ]
+            inside = t.select(x=x).filter((ibis._.x >= bins[0].lo) & (ibis._.x <= max(b.hi for b in bins)))
+            values = order_statistics(self._db, inside, "x", [rank for _, _, rank in targets]) if targets else []
+            for (code, k, _), value in zip(targets, values, strict=True):
+                out[code, k] = value
+            return out
+        coded = t.select(code=encode(t[spec.name], spec), x=x)
+        for code, q in self._db.quantiles(coded, "x", probs, by="code").items():
+            if code != spec.null_code and not bins[code].is_point:
+                out[code] = np.asarray(q, dtype=np.float64)
+        return out
 
     def rank_correlation(self, columns: Sequence[str]) -> np.ndarray:
-        """Spearman rank correlations between ``columns`` (NULL ranked first; categories by their cell code).
+        """Spearman rank correlations between ``columns``, from their 2-way marginals.
 
-        Spearman's rho is Pearson's correlation of mid-ranks (ties share the mean of their ranks, as in
-        ``scipy.stats.spearmanr``). The database computes twice the mid-ranks, which are whole numbers, and their
-        sums of squares and products as exact decimals; the correlation is formed from those exact sums in Python,
-        so every backend gives the same bits. A constant column has correlation 0 with every other column.
+        Each column is ranked by its cells in value order, NULL first (categories by their cell code); rows in the
+        same cell share the mean of their ranks, as ``scipy.stats.spearmanr`` treats ties. Working on cells keeps
+        memory bounded by the domain (an exact row-level rank needs a sort of the whole table); with quantile bins
+        the loss against row-level ranks is small. A constant column has correlation 0 with every other column.
         """
         columns = self._check(columns)
-        key = ("rank_correlation", columns)
-        if key not in self._cache:
-            t = self._table
-            doubled: dict[str, ibis.Value] = {}
-            for i, name in enumerate(columns):
-                spec = self._columns[name]
-                if spec.kind in NUMERIC_KINDS:
-                    order = numeric_value(t[name], spec.kind)
-                else:
-                    code = encode(t[name], spec)
-                    order = ibis.ifelse(code == spec.null_code, -1, code)
-                below = ibis.rank().over(ibis.window(order_by=ibis.asc(order, nulls_first=True)))  # from 0
-                ties = order.isnull().count().over(ibis.window(group_by=order))
-                doubled[f"a{i}"] = (2 * below + ties + 1).cast(_EXACT)  # twice the mid-rank
-            ranked = t.select(**doubled)
-            a = [ranked[f"a{i}"] for i in range(len(columns))]
-            sums: dict[str, ibis.Value] = {"n": ranked.count()}
-            for i in range(len(columns)):
-                sums[f"s{i}"] = a[i].sum()
-                sums[f"q{i}"] = (a[i] * a[i]).cast(_EXACT).sum()
-            pairs = list(itertools.combinations(range(len(columns)), 2))
-            for i, j in pairs:
-                sums[f"p{i}_{j}"] = (a[i] * a[j]).cast(_EXACT).sum()
-            row = {k: int(v) for k, v in ranked.aggregate(**sums).to_pyarrow().to_pylist()[0].items()}
-            n = row["n"]
-            spread = [n * row[f"q{i}"] - row[f"s{i}"] ** 2 for i in range(len(columns))]
-            matrix = np.eye(len(columns))
-            for i, j in pairs:
-                if spread[i] > 0 and spread[j] > 0:
-                    covariance = n * row[f"p{i}_{j}"] - row[f"s{i}"] * row[f"s{j}"]
-                    rho = float(covariance) / math.sqrt(float(spread[i]) * float(spread[j]))
-                    matrix[i, j] = matrix[j, i] = rho
-            self.log.append(("rank_correlation", columns))
-            self._cache[key] = matrix
-        return self._cache[key].copy()
+        pairs = list(itertools.combinations(range(len(columns)), 2))
+        tables = self.marginals([(columns[i], columns[j]) for i, j in pairs])
+        matrix = np.eye(len(columns))
+        for (i, j), counts in zip(pairs, tables, strict=True):
+            a, b = self._columns[columns[i]], self._columns[columns[j]]
+            matrix[i, j] = matrix[j, i] = spearman(counts[_null_first(a.cells)][:, _null_first(b.cells)])
+        return matrix
+
+
+def _contiguous(bins: Sequence[Bin], whole: bool) -> bool:
+    """Bins that tile one range in value order, each point on an interval's edge, as describe makes them.
+
+    For whole-number kinds a point may be followed by the next whole number (the interval between them is empty).
+    """
+    return all(
+        a.hi == b.lo or (whole and a.is_point and b.lo == a.hi + 1) for a, b in zip(bins[:-1], bins[1:], strict=True)
+    )
+
+
+def _null_first(cells: int) -> np.ndarray:
+    """Cell codes in rank order: the NULL cell (the last code) first, then the others in value order."""
+    return np.r_[cells - 1, np.arange(cells - 1)]
+
+
+def spearman(counts: np.ndarray) -> float:
+    """Spearman's rho of a 2-way count table whose rows and columns are in rank order (mid-ranks for ties)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = counts.sum()
+    rows, cols = counts.sum(axis=1), counts.sum(axis=0)
+    mean = (n + 1) / 2
+    rank_rows = np.cumsum(rows) - (rows - 1) / 2 - mean
+    rank_cols = np.cumsum(cols) - (cols - 1) / 2 - mean
+    spread = float(rows @ rank_rows**2) * float(cols @ rank_cols**2)
+    return float(rank_rows @ counts @ rank_cols / math.sqrt(spread)) if spread > 0 else 0.0

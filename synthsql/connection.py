@@ -142,19 +142,14 @@ class Database:
 
     def quantiles(
         self, table: ibis.Table, value: str, probs: Sequence[float], *, by: str | None = None
-    ) -> dict[Any, list[float]]:
-        """Discrete quantiles of ``table.value`` (optionally per group ``by``): values that occur in the data.
+    ) -> dict[Any, list[Any]]:
+        """Exact discrete quantiles of ``table[value]`` per group ``by``, in bounded memory.
 
-        The inverse of the empirical distribution function (``percentile_disc``): unlike interpolated quantiles,
-        whose last bit differs between DuckDB and PostgreSQL, these are the same data values on every backend.
+        See :func:`synthsql.quantiles.discrete_quantiles`: values of the data, the same bits on every backend.
         """
-        fractions = exp.Array(expressions=[exp.Literal.number(repr(float(p))) for p in probs])
-        quantile = exp.alias_(exp.PercentileDisc(this=exp.column(value), expression=fractions), "q")
-        source = exp.Subquery(this=self.compile(table), alias=exp.TableAlias(this=exp.to_identifier("s")))
-        if by is None:
-            return {None: list(self.fetchall(exp.select(quantile).from_(source))[0][0] or [])}
-        query = exp.select(exp.column(by), quantile).from_(source).group_by(exp.column(by))
-        return {key: list(q) for key, q in self.fetchall(query) if q is not None}
+        from synthsql.quantiles import discrete_quantiles
+
+        return discrete_quantiles(self, table, value, probs, by=by)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -313,7 +313,7 @@ def describe(
                 )
             kinds[name] = kind
 
-    stats = _column_stats(t, kinds)
+    stats = _column_stats(t, kinds, small=2 * max(max_bins, max_categories) + 100)
     n_rows = stats["__n"]
     if n_rows < min_rows:
         if n_rows == 0:
@@ -331,6 +331,7 @@ def describe(
             continue
         kind = kinds[name]
         n_null, n_distinct = stats[f"{name}__null"], stats.get(f"{name}__nd")
+        about = n_distinct if n_distinct is not None else stats.get(f"{name}__approx", 0)
         base = {
             "name": name,
             "kind": kind,
@@ -349,13 +350,13 @@ def describe(
         declared = dict(override or {})
         if kind in ("categorical", "identifier") and "kind" not in declared:
             non_null = n_rows - n_null
-            looks_like_id = (non_null >= 20 and n_distinct >= identifier_share * non_null) or (
-                n_distinct > max_categories
+            looks_like_id = (
+                n_distinct is None or n_distinct > max_categories or (non_null >= 20 and about >= identifier_share * non_null)
             )
             if kind == "identifier" or looks_like_id:
                 warnings.warn(
                     f"Column {name!r} of table {str(ref)!r} looks like an identifier or free text "
-                    f"({n_distinct} distinct values in {non_null} non-NULL rows): it is not modelled and gets "
+                    f"({_count(n_distinct, about)} distinct values in {non_null} non-NULL rows): it is not modelled and gets "
                     f"surrogate values. To model it, pass columns={{{name!r}: {{'kind': 'categorical'}}}}.",
                     IdentifierColumnWarning,
                     stacklevel=2,
@@ -364,9 +365,10 @@ def describe(
                 continue
         if kind == "integer" and "kind" not in declared:
             non_null = n_rows - n_null
-            if non_null >= 100 and n_distinct >= 0.99 * non_null:
+            # An estimated count is within a few percent (HyperLogLog), hence the lower bar without an exact one.
+            if non_null >= 100 and about >= (0.99 if n_distinct is not None else 0.95) * non_null:
                 warnings.warn(
-                    f"Column {name!r} of table {str(ref)!r} looks like an identifier ({n_distinct} distinct "
+                    f"Column {name!r} of table {str(ref)!r} looks like an identifier ({_count(n_distinct, about)} distinct "
                     f"values in {non_null} non-NULL rows): it is not modelled and gets surrogate values 1..n. "
                     f"To model it, pass columns={{{name!r}: {{'kind': 'integer'}}}}.",
                     IdentifierColumnWarning,
@@ -389,14 +391,26 @@ def describe(
     return TableSpec(table=str(ref), n_rows=n_rows, columns=tuple(specs))
 
 
-def _column_stats(t: ibis.Table, kinds: Mapping[str, str]) -> dict[str, Any]:
+def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int) -> dict[str, Any]:
+    """Row count, NULL counts and distinct counts in two aggregate queries of bounded memory.
+
+    Distinct values are first counted approximately (HyperLogLog on DuckDB; PostgreSQL counts exactly on the
+    server), then exactly for the columns with at most about ``small`` of them, whose hash tables are small. A large
+    column keeps only the estimate (``__approx``); its exact count (``__nd``) is None.
+    """
     metrics: dict[str, ibis.Value] = {"__n": t.count()}
     for name, kind in kinds.items():
         metrics[f"{name}__null"] = t[name].isnull().sum().coalesce(0)
         if kind != "excluded":  # an excluded column may have a type that cannot be counted distinct (a list)
-            metrics[f"{name}__nd"] = t[name].nunique()
-    row = t.aggregate(**metrics).to_pyarrow().to_pylist()[0]
-    return {k: int(v or 0) for k, v in row.items()}
+            metrics[f"{name}__approx"] = t[name].approx_nunique()
+    row = {k: int(v or 0) for k, v in t.aggregate(**metrics).to_pyarrow().to_pylist()[0].items()}
+    # The estimate is within a few percent; counting exactly up to 25 % above the bar makes the decision below the
+    # same on every backend (PostgreSQL's "estimate" is exact).
+    few = [n for n, k in kinds.items() if k != "excluded" and row[f"{n}__approx"] <= 1.25 * small]
+    if few:
+        exact = t.aggregate(**{f"{n}__nd": t[n].nunique() for n in few}).to_pyarrow().to_pylist()[0]
+        row.update({k: int(v or 0) for k, v in exact.items() if int(v or 0) <= small})
+    return row
 
 
 def _categories(t: ibis.Table, name: str, kind: str) -> tuple[Any, ...]:
@@ -405,24 +419,37 @@ def _categories(t: ibis.Table, name: str, kind: str) -> tuple[Any, ...]:
     return tuple(sorted(values))
 
 
+def _count(exact: int | None, estimate: int) -> str:
+    return str(exact) if exact is not None else f"about {estimate}"
+
+
 def _bins(
-    db: Database, t: ibis.Table, name: str, kind: str, n_distinct: int, n_rows: int, max_bins: int, point_share: float
+    db: Database,
+    t: ibis.Table,
+    name: str,
+    kind: str,
+    n_distinct: int | None,
+    n_rows: int,
+    max_bins: int,
+    point_share: float,
 ) -> tuple[Bin, ...]:
     x = numeric_value(t[name], kind)
-    if n_distinct <= max_bins:
-        values = t.select(v=x).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
-        return tuple(Bin(float(v), float(v)) for v in sorted(values))
-    probs = np.linspace(0.0, 1.0, max_bins + 1).round(10).tolist()
-    quantiles = db.quantiles(t.select(x=x).filter(ibis._.x.notnull()), "x", probs)[None]
-    frequent = (
-        t.select(v=x)
-        .filter(ibis._.v.notnull())
-        .group_by("v")
-        .agg(n=ibis._.count())
-        .filter(ibis._.n >= max(2, math.ceil(point_share * n_rows)))
-        .to_pyarrow()["v"]
-        .to_pylist()
-    )
+    values = t.select(x=x).filter(ibis._.x.notnull())
+    if n_distinct is not None and n_distinct <= max_bins:
+        distinct = values.distinct().to_pyarrow()["x"].to_pylist()
+        return tuple(Bin(float(v), float(v)) for v in sorted(distinct))
+    # A value held by a share s of the rows spans s * n consecutive ranks, so it is among the order statistics on a
+    # grid finer than s; each candidate is then counted exactly.
+    edge_probs = np.linspace(0.0, 1.0, max_bins + 1).round(10).tolist()
+    grid = np.linspace(0.0, 1.0, math.ceil(2 / point_share) + 1).round(10).tolist()
+    probs = sorted(set(edge_probs) | set(grid))
+    found = dict(zip(probs, db.quantiles(values, "x", probs)[None], strict=True))
+    quantiles = [found[p] for p in edge_probs]
+    candidates = sorted({found[p] for p in grid})
+    threshold = max(2, math.ceil(point_share * n_rows))
+    counted = values.aggregate(**{f"c{i}": (values.x == v).sum() for i, v in enumerate(candidates)})
+    counts = counted.to_pyarrow().to_pylist()[0]
+    frequent = [v for i, v in enumerate(candidates) if (counts[f"c{i}"] or 0) >= threshold]
     lo, hi = float(quantiles[0]), float(quantiles[-1])
     points = sorted({float(v) for v in frequent})
     edges = sorted({float(q) for q in quantiles} | set(points))
