@@ -24,14 +24,17 @@ from synthsql.errors import (
     ColumnNotFoundError,
     EmptyTableError,
     InvalidParameterError,
+    ModelFitError,
     ModelFormatError,
     SynthsqlError,
     TableNotFoundError,
     TargetError,
     UnsupportedTypeError,
 )
+from synthsql.evaluate import Evaluation, evaluate
 from synthsql.generators import REGISTRY as METHODS
 from synthsql.generators import fit
+from synthsql.metrics.fitness import Rule
 from synthsql.metrics.utility import marginal_tvd
 from synthsql.model import Model, load
 from synthsql.schema import Bin, ColumnSpec, TableSpec, describe
@@ -44,10 +47,13 @@ __all__ = [
     "ColumnSpec",
     "Database",
     "EmptyTableError",
+    "Evaluation",
     "InvalidParameterError",
     "METHODS",
     "Model",
+    "ModelFitError",
     "ModelFormatError",
+    "Rule",
     "SynthsqlError",
     "TableNotFoundError",
     "TableRef",
@@ -57,6 +63,7 @@ __all__ = [
     "connect",
     "datasets",
     "describe",
+    "evaluate",
     "fit",
     "load",
     "marginal_tvd",

@@ -122,7 +122,7 @@ class Database:
 
     def compile(self, expr: ibis.Expr) -> exp.Expression:
         """The sqlglot tree Ibis builds for an expression, to be combined with other trees."""
-        return sqlglot.parse_one(str(self.backend.compile(expr)), dialect=self.dialect)
+        return self.backend.compiler.to_sqlglot(expr)
 
     def execute(self, statement: exp.Expression) -> None:
         sql = self.render(statement)

@@ -19,6 +19,7 @@ __all__ = [
     "InvalidParameterError",
     "TargetError",
     "ModelFormatError",
+    "ModelFitError",
     "did_you_mean",
 ]
 
@@ -63,3 +64,7 @@ def did_you_mean(name: str, options: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest option, or an empty string."""
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class ModelFitError(SynthsqlError):
+    """A statistical model that cannot be fitted: a singular design or an iteration that does not converge."""

@@ -1,0 +1,496 @@
+"""Fit-for-purpose utility, computed in the database: per-column summaries, per-column distances and edit rules.
+
+"Fit for purpose" is the first of the utility categories of Drechsler, Haensch and others (Drechsler et al. 2024,
+*30 Years of Synthetic Data*): before any model is fitted on the synthetic data, does each column look like the
+original, and does the synthetic data obey the rules the original obeys? This module answers with three functions:
+
+* :func:`column_summary`: per column, the original's and the synthetic table's statistics side by side
+  (NULL share; min, max, mean, sample sd and deciles of numbers; the share of each category);
+* :func:`column_distances`: per column, one number saying how far apart the two distributions are: the total
+  variation distance of a categorical column, the Kolmogorov–Smirnov statistic and the Wasserstein-1 distance of a
+  numeric one, in the metric-row shape ``(metric, scope, value, detail)``;
+* :func:`check_rules`: edit rules (plausibility checks, SQL boolean conditions with an optional ``when``) with their
+  violation counts and rates in each table.
+
+Everything is an aggregate query: what reaches Python is bounded by the number of columns, categories and rules,
+never by the number of rows. Dates and timestamps are measured on their numeric value
+(:func:`~synthsql.schema.numeric_value`: epoch days, epoch microseconds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import ibis
+import pandas as pd
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from synthsql.aggregates import AggregateStore
+from synthsql.connection import Database, connect
+from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
+from synthsql.metrics.utility import tvd
+from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
+
+__all__ = ["DECILES", "Rule", "check_rules", "column_distances", "column_summary"]
+
+#: The probabilities of the deciles :func:`column_summary` reports.
+DECILES = tuple(round(i / 10, 10) for i in range(1, 10))
+_CATEGORY_KINDS = ("categorical", "boolean")
+_UNITS = {"date": "days", "timestamp": "microseconds"}
+_METRIC_COLUMNS = ["metric", "scope", "value", "detail"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Per-column summaries, side by side
+# --------------------------------------------------------------------------------------------------------------
+def column_summary(
+    con: Database | Any,
+    real: str,
+    synthetic: str,
+    spec: TableSpec,
+    /,
+    *,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Each column's statistics in the real and in the synthetic table, side by side (Drechsler et al. 2024).
+
+    One row per (column, statistic), with columns ``column``, ``kind``, ``statistic``, ``category``, ``real`` and
+    ``synthetic``. Every column gets ``null_share`` (share of rows that are NULL). Numeric kinds (integer, numeric,
+    date, timestamp; dates and timestamps on their numeric value, epoch days and epoch microseconds) add ``min``,
+    ``max``, ``mean``, ``sd`` (the sample standard deviation, divisor n − 1, as pandas) and the deciles ``p10`` …
+    ``p90``; a decile is discrete, the smallest value whose cumulative count reaches p · n
+    (:meth:`~synthsql.connection.Database.quantiles`), NULLs left out. Categorical and boolean columns add one
+    ``share`` row per category of ``spec`` (the category in ``category``; shares of all rows, so with
+    ``null_share`` they sum to one) and, when either table holds values outside those categories, a ``share_other``
+    row. Statistics a table cannot have (the mean of a column that is NULL throughout) are NaN.
+
+    ``spec`` is the real table's description; ``columns`` restricts the summary (default: every modelled column).
+    Each table costs three aggregate queries: counts and moments, deciles, category counts.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE a AS SELECT i AS x FROM range(10) r(i)")
+    >>> _ = db.backend.raw_sql("CREATE TABLE b AS SELECT i * 2 AS x FROM range(10) r(i)")
+    >>> s = column_summary(db, "a", "b", ss.describe(db, "a"))
+    >>> s.set_index("statistic").loc[["mean", "p50"], ["real", "synthetic"]].values.tolist()
+    [[4.5, 9.0], [4.0, 8.0]]
+    """
+    db = connect(con)
+    cols = _columns(db, real, synthetic, spec, columns)
+    per_table = [_summary_stats(db, name, spec, cols) for name in (real, synthetic)]
+    rows: list[dict[str, Any]] = []
+    for col in cols:
+        real_stats, syn_stats = (stats[col.name] for stats in per_table)
+        for (statistic, category), value in real_stats.items():
+            if statistic == "share_other" and value == 0 and syn_stats[(statistic, category)] == 0:
+                continue  # no value outside the declared categories in either table: the row would say nothing
+            rows.append(
+                {
+                    "column": col.name,
+                    "kind": col.kind,
+                    "statistic": statistic,
+                    "category": category,
+                    "real": value,
+                    "synthetic": syn_stats[(statistic, category)],
+                }
+            )
+    return pd.DataFrame(rows, columns=["column", "kind", "statistic", "category", "real", "synthetic"])
+
+
+def _summary_stats(
+    db: Database, name: str, spec: TableSpec, cols: list[ColumnSpec]
+) -> dict[str, dict[tuple[str, Any], float]]:
+    t = db.table(name)
+    numeric = [c for c in cols if c.kind in NUMERIC_KINDS]
+    categorical = [c for c in cols if c.kind in _CATEGORY_KINDS]
+
+    # Query 1: row count, NULL counts and moments of every column.
+    metrics: dict[str, ibis.Value] = {"n": t.count()}
+    for i, col in enumerate(cols):
+        metrics[f"null{i}"] = t[col.name].isnull().sum().coalesce(0)
+        if col.kind in NUMERIC_KINDS:
+            x = numeric_value(t[col.name], col.kind).cast("float64")
+            metrics.update({f"min{i}": x.min(), f"max{i}": x.max(), f"mean{i}": x.mean(), f"sd{i}": x.std()})
+    moments = t.aggregate(**metrics).to_pyarrow().to_pylist()[0]
+    n = int(moments["n"])
+
+    # Query 2: deciles of every numeric column, stacked into (column position, value) and grouped by position.
+    deciles: dict[Any, list[float]] = {}
+    if numeric:
+        position = {c.name: i for i, c in enumerate(cols)}
+        stacked = ibis.union(
+            *(
+                t.select(col=ibis.literal(position[c.name]), x=numeric_value(t[c.name], c.kind).cast("float64"))
+                for c in numeric
+            )
+        )
+        deciles = db.quantiles(stacked.filter(ibis._.x.notnull()), "x", DECILES, by="col")
+
+    # Query 3: category counts, over the real table's categories (values outside them land in the NULL cell).
+    counts = AggregateStore(db, name, spec).marginals([(c.name,) for c in categorical]) if categorical else []
+    by_name = {c.name: v for c, v in zip(categorical, counts, strict=True)}
+
+    out: dict[str, dict[tuple[str, Any], float]] = {}
+    for i, col in enumerate(cols):
+        nulls = int(moments[f"null{i}"])
+        stats: dict[tuple[str, Any], float] = {("null_share", None): _share(nulls, n)}
+        if col.kind in NUMERIC_KINDS:
+            for key in ("min", "max", "mean", "sd"):
+                stats[(key, None)] = _float(moments[f"{key}{i}"])
+            values = deciles.get(i, [None] * len(DECILES))
+            for p, q in zip(DECILES, values, strict=True):
+                stats[(f"p{round(p * 100)}", None)] = _float(q)
+        else:
+            cells = by_name[col.name]
+            for category, count in zip(col.categories or (), cells[:-1], strict=True):
+                stats[("share", category)] = _share(int(count), n)
+            stats[("share_other", None)] = _share(int(cells[-1]) - nulls, n)
+        out[col.name] = stats
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Per-column distances
+# --------------------------------------------------------------------------------------------------------------
+def column_distances(
+    con: Database | Any,
+    real: str,
+    synthetic: str,
+    spec: TableSpec,
+    /,
+    *,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """How far apart each column's distribution is in the two tables, one or two numbers per column.
+
+    Rows ``(metric, scope, value, detail)``, ``scope`` being the column:
+
+    * ``tvd`` for a categorical or boolean column: the total variation distance of its 1-way marginal,
+      TVD = ½ Σ_x |p_real(x) − p_syn(x)| over the real table's categories and a NULL cell (which also holds values
+      outside those categories), as :func:`~synthsql.metrics.utility.marginal_tvd` with ``k=1``;
+    * ``ks`` for a numeric-kind column: the two-sample Kolmogorov–Smirnov statistic
+      D = max_x |F_real(x) − F_syn(x)|, F being the empirical distribution function of the non-NULL values
+      (as ``scipy.stats.ks_2samp(...).statistic``);
+    * ``wasserstein1`` for a numeric-kind column: the Wasserstein-1 (earth mover's) distance
+      W1 = ∫ |F_real(x) − F_syn(x)| dx, in the column's unit (epoch days for dates, microseconds for timestamps;
+      as ``scipy.stats.wasserstein_distance``).
+
+    KS and W1 are computed in the database in one query for all numeric columns: the value counts of each table
+    (``GROUP BY`` column and value) are stacked, cumulative sums by window functions over the sorted distinct
+    values give both distribution functions, and one aggregate per column takes the largest |difference| (KS,
+    compared in whole numbers, so it is exact) and the sum of |difference| × the gap to the next distinct value (W1).
+    A column that is NULL throughout in either table gets NaN. ``spec`` is the real table's description;
+    ``columns`` restricts the rows (default: every modelled column).
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE a AS SELECT i AS x FROM range(10) r(i)")
+    >>> _ = db.backend.raw_sql("CREATE TABLE b AS SELECT i + 2 AS x FROM range(10) r(i)")
+    >>> column_distances(db, "a", "b", ss.describe(db, "a"))[["metric", "value"]].values.tolist()
+    [['ks', 0.2], ['wasserstein1', 2.0]]
+    """
+    db = connect(con)
+    cols = _columns(db, real, synthetic, spec, columns)
+    categorical = [c for c in cols if c.kind in _CATEGORY_KINDS]
+    numeric = [c for c in cols if c.kind in NUMERIC_KINDS]
+
+    tvds: dict[str, tuple[float, int]] = {}
+    if categorical:
+        sets = [(c.name,) for c in categorical]
+        real_counts = AggregateStore(db, real, spec).marginals(sets)
+        syn_counts = AggregateStore(db, synthetic, spec).marginals(sets)
+        for col, a, b in zip(categorical, real_counts, syn_counts, strict=True):
+            tvds[col.name] = (tvd(a, b), a.size)
+    ecdf = _ecdf_distances(db, real, synthetic, numeric) if numeric else {}
+
+    rows: list[dict[str, Any]] = []
+    for col in cols:
+        if col.kind in _CATEGORY_KINDS:
+            value, cells = tvds[col.name]
+            rows.append({"metric": "tvd", "scope": col.name, "value": value, "detail": f"{cells} cells"})
+            continue
+        ks, w1, n_real, n_syn = ecdf[col.name]
+        counts = f"{n_real} vs {n_syn} non-NULL values"
+        unit = f", in {_UNITS[col.kind]}" if col.kind in _UNITS else ""
+        rows.append({"metric": "ks", "scope": col.name, "value": ks, "detail": counts})
+        rows.append({"metric": "wasserstein1", "scope": col.name, "value": w1, "detail": counts + unit})
+    return pd.DataFrame(rows, columns=_METRIC_COLUMNS)
+
+
+def _ecdf_distances(
+    db: Database, real: str, synthetic: str, cols: list[ColumnSpec]
+) -> dict[str, tuple[float, float, int, int]]:
+    """KS and W1 of every column in ``cols``: (ks, w1, non-NULL real values, non-NULL synthetic values)."""
+
+    def value_counts(name: str, real_side: bool) -> ibis.Table:
+        t = db.table(name)
+        parts = []
+        for i, col in enumerate(cols):
+            x = numeric_value(t[col.name], col.kind).cast("float64")
+            values = t.select(col=ibis.literal(i), v=x).filter(ibis._.v.notnull())
+            counts = values.group_by(["col", "v"]).agg(n=ibis._.count())
+            n = counts.n.cast("int64")
+            zero = ibis.literal(0, type="int64")
+            parts.append(counts.select("col", "v", a=n if real_side else zero, b=zero if real_side else n))
+        return ibis.union(*parts)
+
+    stacked = ibis.union(value_counts(real, True), value_counts(synthetic, False))
+    merged = stacked.group_by(["col", "v"]).agg(a=ibis._.a.sum(), b=ibis._.b.sum())
+    ordered = ibis.window(group_by="col", order_by="v")
+    whole = ibis.window(group_by="col")
+    upto = ibis.cumulative_window(group_by="col", order_by="v")
+    steps = merged.select(
+        "col",
+        ca=merged.a.sum().over(upto),  # n_real * F_real(v)
+        cb=merged.b.sum().over(upto),  # n_syn * F_syn(v)
+        na=merged.a.sum().over(whole),
+        nb=merged.b.sum().over(whole),
+        gap=merged.v.lead().over(ordered) - merged.v,  # NULL on the last value, where both F are 1
+    )
+    # KS in whole numbers: |n_syn * (n_real F_real) - n_real * (n_syn F_syn)| = n_real n_syn |F_real - F_syn|.
+    scaled = (steps.ca * steps.nb - steps.cb * steps.na).abs()
+    diff = (steps.ca / steps.na.nullif(0) - steps.cb / steps.nb.nullif(0)).abs()
+    query = steps.group_by("col").agg(
+        ks=scaled.max(), w1=(diff * steps.gap).sum(), na=steps.na.max(), nb=steps.nb.max()
+    )
+    out: dict[str, tuple[float, float, int, int]] = {
+        c.name: (math.nan, math.nan, 0, 0) for c in cols  # a column NULL throughout in both tables has no row
+    }
+    for row in query.to_pyarrow().to_pylist():
+        na, nb = int(row["na"]), int(row["nb"])
+        if na and nb:
+            ks = float(Fraction(int(row["ks"]), na * nb))
+            w1 = _float(row["w1"]) if row["w1"] is not None else 0.0  # one distinct value in all: no gap
+        else:
+            ks = w1 = math.nan
+        out[cols[int(row["col"])].name] = (ks, w1, na, nb)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Edit rules
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """An edit rule: a SQL boolean ``condition`` every row meeting ``when`` (every row, without it) should satisfy.
+
+    Conditions are written in DuckDB's SQL as statisticians write plausibility checks (Drechsler et al. 2024, fit for
+    purpose): ``Rule("age_nonnegative", "age >= 0")``, ``Rule("income", "income IS NULL OR income >= 0")``,
+    ``Rule("no_child_income", "py010n IS NULL", when="age < 16")``. They are parsed by sqlglot when the rule is made
+    (a condition that does not parse, or that is a query, an aggregate, a window or a placeholder rather than a
+    row-level condition, raises :class:`~synthsql.errors.InvalidParameterError` naming the rule), and the columns they
+    name are checked against each table by :func:`check_rules`. Columns are matched as DuckDB matches them: exactly,
+    else case-insensitively when the name was not quoted; they are always rendered quoted.
+
+    >>> Rule("adult", "age >= 18", when="employed").columns
+    ('age', 'employed')
+    """
+
+    name: str
+    condition: str
+    when: str | None = None
+    _trees: tuple[exp.Expression, exp.Expression | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidParameterError(f"An edit rule needs a non-empty name, got {self.name!r}.")
+        condition = _parse(self.name, "condition", self.condition)
+        when = _parse(self.name, "when", self.when) if self.when is not None else None
+        object.__setattr__(self, "_trees", (condition, when))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column names the rule refers to, as written, in order of first appearance."""
+        names = [c.name for tree in self._trees if tree is not None for c in tree.find_all(exp.Column)]
+        return tuple(dict.fromkeys(names))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Rule:
+        """A rule from a mapping with ``name``, ``condition`` and optionally ``when`` (a catalog entry)."""
+        if not isinstance(data, Mapping):
+            raise InvalidParameterError(f"An edit rule must be a mapping with name and condition, got {data!r}.")
+        known = ("name", "condition", "when")
+        for key in data:
+            if key not in known:
+                raise InvalidParameterError(
+                    f"Edit rule {data.get('name')!r}: unknown setting {key!r}.{did_you_mean(str(key), known)}"
+                )
+        for key in ("name", "condition"):
+            if key not in data:
+                raise InvalidParameterError(f"Edit rule {data.get('name')!r} has no {key!r}.")
+        return cls(data["name"], data["condition"], data.get("when"))
+
+    def to_json(self) -> dict[str, str]:
+        out = {"name": self.name, "condition": self.condition}
+        if self.when is not None:
+            out["when"] = self.when
+        return out
+
+    def _bound(self, columns: Sequence[str], table: str) -> tuple[exp.Expression, exp.Expression | None]:
+        """The rule's trees with every column resolved against ``columns`` and every identifier quoted."""
+        return tuple(_bind(self.name, tree, columns, table) if tree is not None else None for tree in self._trees)
+
+
+def _parse(rule: str, part: str, text: Any) -> exp.Expression:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameterError(f"Edit rule {rule!r}: the {part} must be a non-empty SQL condition, got {text!r}.")
+    try:
+        tree = sqlglot.parse_one(text, dialect="duckdb")
+    except SqlglotError as err:
+        reason = str(err).splitlines()[0]
+        raise InvalidParameterError(f"Edit rule {rule!r}: cannot parse the {part} {text!r}: {reason}") from err
+    bad = None
+    if not isinstance(tree, exp.Condition) or isinstance(tree, (exp.Star, exp.Query)):
+        bad = "it is not a boolean condition on one row"
+    elif any(isinstance(node, (exp.Query, exp.Subquery)) for node in tree.walk()):
+        bad = "subqueries are not allowed; a rule looks at one row at a time"
+    elif any(isinstance(node, (exp.AggFunc, exp.Window)) for node in tree.walk()):
+        bad = "aggregate and window functions are not allowed; a rule looks at one row at a time"
+    elif any(isinstance(node, (exp.Placeholder, exp.Parameter, exp.Star)) for node in tree.walk()):
+        bad = "placeholders and * are not allowed"
+    elif any(c.table for c in tree.find_all(exp.Column)):
+        bad = "name columns without a table (age, not t.age)"
+    if bad:
+        raise InvalidParameterError(f"Edit rule {rule!r}: the {part} {text!r} is not allowed: {bad}.")
+    return tree
+
+
+def _bind(rule: str, tree: exp.Expression, columns: Sequence[str], table: str) -> exp.Expression:
+    tree = tree.copy()
+    lower: dict[str, list[str]] = {}
+    for name in columns:
+        lower.setdefault(name.lower(), []).append(name)
+    for column in list(tree.find_all(exp.Column)):
+        ident = column.this
+        name = column.name
+        if name in columns:
+            actual = name
+        elif not ident.quoted and len(lower.get(name.lower(), [])) == 1:
+            actual = lower[name.lower()][0]
+        else:
+            same_letters = lower.get(name.lower())
+            hint = f" Did you mean {same_letters[0]!r}?" if same_letters else did_you_mean(name, columns)
+            raise ColumnNotFoundError(
+                f"Edit rule {rule!r} names the column {name!r}, which is not in table {table!r}.{hint}"
+            )
+        column.set("this", exp.to_identifier(actual, quoted=True))
+    for ident in tree.find_all(exp.Identifier):
+        ident.set("quoted", True)
+    return tree
+
+
+def check_rules(
+    con: Database | Any,
+    real: str,
+    synthetic: str,
+    rules: Iterable[Rule | Mapping[str, Any]],
+    /,
+) -> pd.DataFrame:
+    """Violations of edit rules in the real and in the synthetic table (Drechsler et al. 2024, fit for purpose).
+
+    ``rules`` are :class:`Rule` objects or mappings with ``name``, ``condition`` and optionally ``when`` (as a
+    catalog lists them). Returns one row per rule and table, in rule order, real before synthetic, with columns
+    ``rule``, ``table`` (``"real"`` or ``"synthetic"``), ``rows`` (all rows), ``applicable`` (rows where ``when`` is
+    TRUE, all rows without ``when``), ``violations``, ``unknown`` and ``rate``.
+
+    NULLs follow SQL's three-valued logic, read the way edit rules are: a row is *applicable* only when ``when`` is
+    TRUE (a NULL ``when`` is not applicable, as in a ``WHERE`` clause); an applicable row *violates* the rule unless
+    the condition is TRUE, so a NULL condition counts as a violation (the rule could not be confirmed; write
+    ``x IS NULL OR ...`` to allow NULLs). ``unknown`` counts the applicable rows whose condition is NULL, the part of
+    ``violations`` that is due to NULLs. ``rate`` = violations / applicable (NaN with no applicable row).
+
+    Each table is checked in one query: two ``COUNT(CASE WHEN ... THEN 1 END)`` per rule over the table, built as a
+    sqlglot tree around the table's compiled Ibis expression, identifiers quoted.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE a AS SELECT i - 2 AS age FROM range(10) r(i)")
+    >>> check_rules(db, "a", "a", [Rule("age", "age >= 0")])[["table", "violations", "rate"]].values.tolist()
+    [['real', 2, 0.2], ['synthetic', 2, 0.2]]
+    """
+    db = connect(con)
+    parsed = [r if isinstance(r, Rule) else Rule.from_json(r) for r in rules]
+    seen: set[str] = set()
+    for rule in parsed:
+        if rule.name in seen:
+            raise InvalidParameterError(f"Two edit rules are named {rule.name!r}; rule names must be unique.")
+        seen.add(rule.name)
+    tables = {"real": real, "synthetic": synthetic}
+    counts = {role: _rule_counts(db, name, parsed) for role, name in tables.items()}
+    rows = []
+    for i, rule in enumerate(parsed):
+        for role in tables:
+            n, applicable, violations, unknown = counts[role][0], *counts[role][1][i]
+            rows.append(
+                {
+                    "rule": rule.name,
+                    "table": role,
+                    "rows": n,
+                    "applicable": applicable,
+                    "violations": violations,
+                    "unknown": unknown,
+                    "rate": violations / applicable if applicable else math.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=["rule", "table", "rows", "applicable", "violations", "unknown", "rate"])
+
+
+def _rule_counts(db: Database, name: str, rules: list[Rule]) -> tuple[int, list[tuple[int, int, int]]]:
+    table = db.table(name)
+    columns = list(table.schema().names)
+    selections: list[exp.Expression] = [exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)]
+    for i, rule in enumerate(rules):
+        condition, when = rule._bound(columns, name)
+        applies = exp.paren(when, copy=False) if when is not None else exp.true()
+        holds = exp.paren(condition, copy=False)
+        counts = {
+            "applicable": applies,
+            # An applicable row violates the rule unless the condition is TRUE: NULL counts as a violation.
+            "violations": exp.and_(applies, exp.not_(exp.func("COALESCE", holds, exp.false()))),
+            "unknown": exp.and_(applies, exp.Is(this=holds.copy(), expression=exp.null())),
+        }
+        for label, predicate in counts.items():
+            case = exp.Case(ifs=[exp.If(this=predicate, true=exp.Literal.number(1))])
+            selections.append(exp.alias_(exp.Count(this=case), f"{label}{i}", quoted=True))
+    source = exp.Subquery(this=db.compile(table), alias=exp.TableAlias(this=exp.to_identifier("t", quoted=True)))
+    (row,) = db.fetchall(exp.select(*selections).from_(source))
+    values = [int(v) for v in row]
+    return values[0], [tuple(values[1 + 3 * i : 4 + 3 * i]) for i in range(len(rules))]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------------------
+def _columns(
+    db: Database, real: str, synthetic: str, spec: TableSpec, names: Sequence[str] | None
+) -> list[ColumnSpec]:
+    if names is None:
+        cols = spec.modelled
+    else:
+        cols = [spec.column(n) for n in names]  # raises, with a suggestion, for a name not in the spec
+        for col in cols:
+            if not col.modelled:
+                raise InvalidParameterError(f"Column {col.name!r} is not modelled (kind {col.kind!r}).")
+    for name in (real, synthetic):
+        present = db.table(name).schema().names
+        for col in cols:
+            if col.name not in present:
+                raise ColumnNotFoundError(
+                    f"Column {col.name!r} is not in table {name!r}.{did_you_mean(col.name, present)}"
+                )
+    return cols
+
+
+def _share(count: int, n: int) -> float:
+    return count / n if n else math.nan
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
