@@ -133,7 +133,7 @@ def run_child(path: Path, rows: int, method: str, duckdb_memory: str, timeout: f
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def report(results: list[dict[str, Any]]) -> str:
+def report(results: list[dict[str, Any]], limit: str) -> str:
     """The markdown table, the failures, and the verdict on growth (over the runs that succeeded)."""
     ok = [r for r in results if "error" not in r]
     smallest = {r["method"]: r for r in sorted(ok, key=lambda r: -r["rows"])}  # last write wins: the smallest
@@ -154,7 +154,11 @@ def report(results: list[dict[str, Any]]) -> str:
     lines.append("")
     lines += [f"FAILED: {r['method']} at {r['rows']:,} rows: {r['error']}" for r in results if "error" in r]
     ratios = {
-        m: (largest[m]["rows"] / smallest[m]["rows"], largest[m]["peak_rss_mb"] / smallest[m]["peak_rss_mb"])
+        m: (
+            largest[m]["rows"] / smallest[m]["rows"],
+            largest[m]["python_peak_mb"] / smallest[m]["python_peak_mb"],
+            largest[m]["peak_rss_mb"] / smallest[m]["peak_rss_mb"],
+        )
         for m in largest
         if largest[m]["rows"] > smallest[m]["rows"]
     }
@@ -164,13 +168,18 @@ def report(results: list[dict[str, Any]]) -> str:
     worst = max(ratios, key=lambda m: ratios[m][1])
     grows = ratios[worst][1] > GROWTH_TOLERANCE
     lines.append(
-        f"Peak memory {'GROWS' if grows else 'does not grow'} with the row count: over {ratios[worst][0]:.0f}x the "
-        f"rows the largest peak ratio is {ratios[worst][1]:.2f} ({worst}); the threshold is {GROWTH_TOLERANCE}."
+        f"synthsql's own memory (Python heap peak) {'GROWS' if grows else 'does not grow'} with the row count: over "
+        f"{ratios[worst][0]:.0f}x the rows the largest heap ratio is {ratios[worst][1]:.2f} ({worst}); the threshold "
+        f"is {GROWTH_TOLERANCE}. It ranged {min(r['python_peak_mb'] for r in ok):.1f}-"
+        f"{max(r['python_peak_mb'] for r in ok):.1f} MB."
     )
+    above = max(r["peak_rss_mb"] - r["base_rss_mb"] for r in ok)
+    rss = max(ratios, key=lambda m: ratios[m][2])
     lines.append(
-        f"Python heap peak (tracemalloc, after connect) ranged {min(r['python_peak_mb'] for r in ok):.1f}-"
-        f"{max(r['python_peak_mb'] for r in ok):.1f} MB; the rest of the growth above base RSS is DuckDB's "
-        "native memory in the same process."
+        f"DuckDB runs in the same process: the peak RSS above base was at most {above:.0f} MB (memory_limit "
+        f"{limit}), and the largest RSS ratio {ratios[rss][2]:.2f} ({rss}). Its buffer pool keeps the blocks a scan "
+        "reads, up to the limit (a bare SUM over one column of the 10M-row table adds about 40 MB), so RSS grows with "
+        "the table until the limit while synthsql's own share stays flat."
     )
     return "\n".join(lines)
 
@@ -219,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
             path.unlink()
     print()
-    print(report(results))
+    print(report(results, args.duckdb_memory))
     return 1 if any("error" in r for r in results) else 0
 
 

@@ -348,29 +348,14 @@ def describe(
                 f"Column {name!r} of table {str(ref)!r} is NULL in every row. Leave it out with exclude=[{name!r}]."
             )
         declared = dict(override or {})
-        if kind in ("categorical", "identifier") and "kind" not in declared:
+        if "kind" not in declared:
             non_null = n_rows - n_null
-            looks_like_id = (
-                n_distinct is None or n_distinct > max_categories or (non_null >= 20 and about >= identifier_share * non_null)
-            )
-            if kind == "identifier" or looks_like_id:
+            model_as = _identifier_like(kind, non_null, n_distinct, about, max_categories, identifier_share)
+            if model_as is not None:
                 warnings.warn(
                     f"Column {name!r} of table {str(ref)!r} looks like an identifier or free text "
-                    f"({_count(n_distinct, about)} distinct values in {non_null} non-NULL rows): it is not modelled and gets "
-                    f"surrogate values. To model it, pass columns={{{name!r}: {{'kind': 'categorical'}}}}.",
-                    IdentifierColumnWarning,
-                    stacklevel=2,
-                )
-                specs.append(ColumnSpec(**{**base, "kind": "identifier"}))
-                continue
-        if kind == "integer" and "kind" not in declared:
-            non_null = n_rows - n_null
-            # An estimated count is within a few percent (HyperLogLog), hence the lower bar without an exact one.
-            if non_null >= 100 and about >= (0.99 if n_distinct is not None else 0.95) * non_null:
-                warnings.warn(
-                    f"Column {name!r} of table {str(ref)!r} looks like an identifier ({_count(n_distinct, about)} distinct "
-                    f"values in {non_null} non-NULL rows): it is not modelled and gets surrogate values 1..n. "
-                    f"To model it, pass columns={{{name!r}: {{'kind': 'integer'}}}}.",
+                    f"({_count(n_distinct, about)} distinct values in {non_null} non-NULL rows): it is not modelled "
+                    f"and gets surrogate values (1..n). To model it, pass columns={{{name!r}: {{'kind': {model_as!r}}}}}.",
                     IdentifierColumnWarning,
                     stacklevel=2,
                 )
@@ -417,6 +402,24 @@ def _categories(t: ibis.Table, name: str, kind: str) -> tuple[Any, ...]:
     values = t.select(v=t[name]).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
     # Sorted in Python, not by the database, so DuckDB and PostgreSQL (whose collation depends on the locale) agree.
     return tuple(sorted(values))
+
+
+def _identifier_like(
+    kind: str, non_null: int, exact: int | None, about: int, max_categories: int, identifier_share: float
+) -> str | None:
+    """The kind to suggest for modelling a column that looks like an identifier or free text, else None.
+
+    Strings: more than ``max_categories`` values, or distinct on ``identifier_share`` of the rows. Integers: distinct
+    on 99 % of at least 100 rows (95 % when only the HyperLogLog estimate, good to a few percent, is known).
+    """
+    if kind == "identifier":
+        return "categorical"
+    if kind == "categorical":
+        many = exact is None or exact > max_categories or (non_null >= 20 and about >= identifier_share * non_null)
+        return "categorical" if many else None
+    if kind == "integer" and non_null >= 100 and about >= (0.99 if exact is not None else 0.95) * non_null:
+        return "integer"
+    return None
 
 
 def _count(exact: int | None, estimate: int) -> str:

@@ -104,6 +104,7 @@ def test_an_exact_copy_scores_perfectly(db, cps):
     rows = result.utility.set_index("metric")["value"]
     assert (rows[["tvd", "ks", "wasserstein1", "tvd_2way_mean", "glm_std_diff"]] == 0).all()
     assert np.allclose(rows["glm_ci_overlap"], 1.0)
+    assert rows["s_pmse_cells"] <= 1.0
 
 
 def test_bad_input_writes_nothing(db, cps, fresh_name):
