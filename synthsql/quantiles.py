@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import numpy as np
 
 if TYPE_CHECKING:
     from synthsql.connection import Database
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["discrete_quantiles", "order_statistics", "rank_of"]
 
 EXACT_ROWS = 4096  # a range with at most this many rows is settled from its value counts
+MAX_EXACT_ROWS = 262144  # value counts fetched by one settling query, all ranges together
 MAX_BUCKET_ROWS = 65536  # buckets per pass, all ranges together
 MAX_PASSES = 40
 
@@ -93,9 +95,14 @@ def _solve(table: ibis.Table, x: ibis.Value, by: str | None, ranges: list[_Range
         if not open_ranges:
             return results
         small = [r for r in open_ranges if r.rows <= EXACT_ROWS]
-        if small:
-            _settle_exactly(table, x, by, small, results)
-            open_ranges = [r for r in open_ranges if r.rows > EXACT_ROWS]
+        batch: list[_Range] = []
+        for r in small:  # batches of at most MAX_EXACT_ROWS rows, so that what one query returns stays bounded
+            if batch and sum(b.rows for b in batch) + r.rows > MAX_EXACT_ROWS:
+                _settle_exactly(table, x, by, batch, results)
+                batch = []
+            batch.append(r)
+        _settle_exactly(table, x, by, batch, results)
+        open_ranges = [r for r in open_ranges if r.rows > EXACT_ROWS]
         if open_ranges:
             open_ranges = _refine(table, x, by, open_ranges)
     _settle_exactly(table, x, by, open_ranges, results)  # unreachable for real data: ranges shrink every pass
@@ -184,24 +191,24 @@ def _refine(table: ibis.Table, x: ibis.Value, by: str | None, ranges: list[_Rang
         .filter(ibis._.r != -1)
         .group_by(["r", "b"])
         .agg(n=ibis._.count(), lo=ibis._.v.min(), hi=ibis._.v.max())
+        .order_by(["r", "b"])
         .to_pyarrow()
-        .to_pylist()
     )
-    by_range: dict[int, list[dict[str, Any]]] = {}
-    for row in counts:
-        by_range.setdefault(index[row["r"]], []).append(row)
+    # Up to MAX_BUCKET_ROWS rows: kept as Arrow columns, not Python objects, and walked range by range.
+    keys, sizes = counts["r"].to_numpy(), counts["n"].to_numpy()
+    starts = np.searchsorted(keys, list(index), side="left")
+    ends = np.searchsorted(keys, list(index), side="right")
+    by_range = {index[key]: (a, b) for key, a, b in zip(index, starts, ends, strict=True)}
     narrowed: dict[tuple[Hashable, Any, Any], _Range] = {}
     for i, r in enumerate(ranges):
         parent = (r.lo, widths[i], buckets) if len(ranges) == 1 else None
-        cells = sorted(by_range.get(i, []), key=lambda row: row["b"])
+        first, last = by_range.get(i, (0, 0))
+        below = r.below + np.concatenate([[0], np.cumsum(sizes[first:last])])  # rows before each bucket
         for target, rank in r.wanted:
-            seen = r.below
-            for cell in cells:
-                if seen + cell["n"] >= rank:
-                    key = (r.group, cell["lo"], cell["hi"])
-                    if key not in narrowed:
-                        narrowed[key] = _Range(r.group, cell["lo"], cell["hi"], seen, cell["n"], [], parent, cell["b"])
-                    narrowed[key].wanted.append((target, rank))
-                    break
-                seen += cell["n"]
+            j = first + int(np.searchsorted(below[1:], rank, side="left"))  # the bucket holding the rank
+            key = (r.group, counts["lo"][j].as_py(), counts["hi"][j].as_py())
+            if key not in narrowed:
+                b = int(counts["b"][j].as_py())
+                narrowed[key] = _Range(r.group, key[1], key[2], int(below[j - first]), int(sizes[j]), [], parent, b)
+            narrowed[key].wanted.append((target, rank))
     return list(narrowed.values())
