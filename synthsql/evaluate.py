@@ -26,14 +26,15 @@ from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
 from synthsql.metrics.fitness import Rule, check_rules, column_distances, column_summary
 from synthsql.metrics.glm import compare_glm, glm_rows
-from synthsql.metrics.pmse import pmse_cart, pmse_cells
+from synthsql.errors import ModelFitError
+from synthsql.metrics.pmse import pmse_cart, pmse_cells, pmse_logit
 from synthsql.metrics.utility import marginal_summary
 from synthsql.schema import TableSpec, describe, kind_of
 from synthsql.write import write_table
 
 __all__ = ["Evaluation", "evaluate", "PMSE_MODELS"]
 
-PMSE_MODELS = ("cart", "cells")
+PMSE_MODELS = ("logit", "cart", "cells")
 METRIC_COLUMNS = ["metric", "scope", "value", "detail"]
 
 
@@ -58,6 +59,7 @@ def evaluate(
     rules: Iterable[Rule | Mapping[str, Any]] = (),
     formulas: Iterable[str | Mapping[str, Any] | tuple[str, str]] = (),
     pmse: Sequence[str] = PMSE_MODELS,
+    pmse_columns: Sequence[str] | None = None,
     max_marginals: int = 300,
     seed: int = 0,
     write: bool = True,
@@ -67,7 +69,9 @@ def evaluate(
     ``spec`` is the real table's description (inferred when omitted); ``rules`` are edit rules
     (``Rule("age", "age >= 0")`` or ``{"name": ..., "condition": ..., "when": ...}``); ``formulas`` are GLMs
     (``"income ~ age + sex"``, ``("visits ~ age", "poisson")`` or ``{"formula": ..., "family": ...}``); ``pmse``
-    picks the propensity models. Everything is checked before anything is written.
+    picks the propensity models and ``pmse_columns`` the columns of the logistic one (default: all modelled columns;
+    a design over its parameter cap, or one that separates the tables perfectly, is reported as a NaN row whose
+    detail says why). Everything is checked before anything is written.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -103,7 +107,7 @@ def evaluate(
     for (formula, family), table in zip(glms, comparisons, strict=True):
         parts.append(glm_rows(table, formula, family=family))
     for name in models:
-        parts.append(_pmse_rows(name, db, real, synthetic, spec, seed))
+        parts.append(_pmse_rows(name, db, real, synthetic, spec, seed, pmse_columns))
     utility = pd.concat([p for p in parts if len(p)], ignore_index=True)[METRIC_COLUMNS]
     utility["value"] = utility["value"].astype("float64")
     utility["detail"] = utility["detail"].astype(str)
@@ -166,13 +170,26 @@ def _rule_metrics(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
-def _pmse_rows(name: str, db: Database, real: str, synthetic: str, spec: TableSpec, seed: int) -> pd.DataFrame:
+def _pmse_rows(
+    name: str, db: Database, real: str, synthetic: str, spec: TableSpec, seed: int, columns: Sequence[str] | None
+) -> pd.DataFrame:
     if name == "cells":
         r = pmse_cells(db, real, synthetic, spec)
         detail = f"{r['cells']} cells of {', '.join(r['columns'])}"
-    else:
+    elif name == "cart":
         r = pmse_cart(db, real, synthetic, spec, seed=seed)
         detail = f"CART on a seeded sample of {r['rows']} rows, permutation null"
+    else:
+        try:
+            r = pmse_logit(db, real, synthetic, spec, columns=columns)
+        except (InvalidParameterError, ModelFitError) as err:
+            reason = f"not computed: {err}"
+            return pd.DataFrame(
+                [{"metric": m, "scope": "table", "value": float("nan"), "detail": reason}
+                 for m in ("pmse_logit", "s_pmse_logit")],
+                columns=METRIC_COLUMNS,
+            )
+        detail = f"logistic, {r['parameters']} parameters ({r['model']}), IRLS in the database"
     return pd.DataFrame(
         [
             {"metric": f"pmse_{name}", "scope": "table", "value": r["pmse"], "detail": detail},

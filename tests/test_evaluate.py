@@ -76,7 +76,8 @@ def test_evaluate_writes_the_utility_table(db, cps):
     )
     metrics = set(result.utility["metric"])
     assert {"tvd", "ks", "wasserstein1", "tvd_2way_mean", "k_marginal_score", "rule_violation_rate",
-            "glm_ci_overlap", "glm_std_diff", "pmse_cells", "s_pmse_cart"} <= metrics
+            "glm_ci_overlap", "glm_std_diff", "pmse_cells", "s_pmse_cart", "s_pmse_logit"} <= metrics
+    assert result.utility.set_index("metric").loc["s_pmse_logit", "value"] > 0
     violations = result.utility.query("metric == 'rule_violation_rate'").set_index("scope")["value"]
     assert violations["positive_wage"] == 0
 
@@ -105,6 +106,17 @@ def test_an_exact_copy_scores_perfectly(db, cps):
     assert (rows[["tvd", "ks", "wasserstein1", "tvd_2way_mean", "glm_std_diff"]] == 0).all()
     assert np.allclose(rows["glm_ci_overlap"], 1.0)
     assert rows["s_pmse_cells"] <= 1.0
+
+
+def test_a_logit_design_over_its_cap_is_reported_not_hidden(db):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifierColumnWarning)
+        spec = ss.describe(db, "eusilc")
+    ss.materialize(db, ss.fit(db, "eusilc", method="independent", spec=spec, seed=1), "eusilc_ind", seed=1,
+                   replace=True)
+    result = evaluate(db, real="eusilc", synthetic="eusilc_ind", spec=spec, pmse=["logit"], write=False)
+    row = result.utility.set_index("metric").loc["s_pmse_logit"]
+    assert np.isnan(row["value"]) and row["detail"].startswith("not computed:") and "parameters" in row["detail"]
 
 
 def test_bad_input_writes_nothing(db, cps, fresh_name):

@@ -45,6 +45,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
+import sqlglot
 from scipy import stats
 from sqlglot import exp
 
@@ -80,6 +81,11 @@ _RANK_TOL = 1e-10
 # The linear predictor is clipped before exp(), which PostgreSQL refuses to overflow or underflow (R clips the logit
 # at ±30 too); a converged fit with a row at the bound is refused as separated.
 _ETA_BOUND = {"binomial": 30.0, "poisson": 100.0}
+# An aggregate query with more results than this returns them in arrays (PostgreSQL's select lists stop at 1664).
+_MAX_SELECT = 1000
+# PostgreSQL's JIT compiles every expression of a query above jit_above_cost before running it: for the thousands of
+# sums of an IRLS step (k = 169) that took minutes, where the query itself runs in a second. Off for these queries.
+_NO_JIT = sqlglot.parse_one("SET LOCAL jit = off", dialect="postgres")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -251,6 +257,10 @@ def _interact(left: Sequence[Term], right: Sequence[Term]) -> list[Term]:
 # Design: patsy's columns, as Ibis expressions
 # --------------------------------------------------------------------------------------------------------------
 _NUMERIC = object()  # the "level" of a numeric factor: the column enters as it is
+# The "level" of an indicator that a factor is missing, in designs that keep such rows: its value (set to 0) and its
+# level indicators are 0 wherever the indicator is 1.
+_MISSING = object()
+Parts = tuple[tuple[str, Any], ...]  # a design column as a product of (factor, level) indicators and numeric factors
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,14 +547,18 @@ def _fit(
         raise InvalidParameterError(f"The formula {formula.text!r} has no terms and no intercept: nothing to fit.")
     rows = _complete_rows(db.table(table), formula, variables, columns)
     names = [c.name for c in columns]
+    parts = [c.parts for c in columns]
     if family == "gaussian":
-        return _least_squares(db, rows, names, formula, table)
-    return _irls(db, rows, names, formula, family, table, max_iter, tol)
+        return _least_squares(db, rows, names, parts, formula, table)
+    return _irls(db, rows, names, parts, formula, family, table, max_iter, tol)
 
 
-def _least_squares(db: Database, rows: ibis.Table, names: list[str], formula: Formula, table: str) -> GLMResult:
+def _least_squares(
+    db: Database, rows: ibis.Table, names: list[str], parts: Sequence[Parts], formula: Formula, table: str
+) -> GLMResult:
     k = len(names)
-    sums = _sums(db, rows, k, weight=None, target=rows.y, extra={"yy": (rows.y * rows.y).sum()})
+    plan = _gram_plan(parts)
+    sums = _sums(db, rows, plan, weight=None, target=rows.y, extra={"yy": (rows.y * rows.y).sum()})
     _check_rows(sums.n, k, formula, table)
     beta, inverse = _solve(sums.gram, sums.score, names, formula, table)
     rss = sums.extra["yy"] - 2 * beta @ sums.score + beta @ sums.gram @ beta
@@ -559,27 +573,95 @@ def _irls(
     db: Database,
     rows: ibis.Table,
     names: list[str],
+    parts: Sequence[Parts],
     formula: Formula,
     family: str,
     table: str,
     max_iter: int,
     tol: float,
 ) -> GLMResult:
+    fit = _irls_fit(db, rows, names, parts, formula, family, table, max_iter, tol)
+    # The weights of the last iteration are those of a converged β: they give the standard errors.
+    se = np.sqrt(np.diag(fit.inverse))
+    return _result(formula, family, table, fit.names, fit.beta, se, fit.n, fit.deviance, 1.0, fit.iterations)
+
+
+@dataclass(frozen=True, slots=True)
+class _IRLSFit:
+    """An IRLS fit: β and (XᵀWX)⁻¹ over the design columns it kept, and ``rows`` holding just those columns."""
+
+    rows: ibis.Table  # y, x0, ..., x{k-1}: the kept columns, renumbered
+    names: tuple[str, ...]
+    dropped: tuple[str, ...]  # aliased columns left out (drop_aliased=True only)
+    beta: np.ndarray
+    inverse: np.ndarray
+    n: int
+    deviance: float
+    iterations: int
+    clipped: int  # rows whose linear predictor sits at the clipping bound (allow_clipped=True only)
+
+
+def _irls_fit(
+    db: Database,
+    rows: ibis.Table,
+    names: Sequence[str],
+    parts: Sequence[Parts],
+    formula: Formula,
+    family: str,
+    table: str,
+    max_iter: int,
+    tol: float,
+    *,
+    drop_aliased: bool = False,
+    allow_clipped: bool = False,
+) -> _IRLSFit:
+    """IRLS on ``rows`` (any Ibis table of float columns ``y, x0, ..., x{k-1}``), one aggregate query per iteration.
+
+    ``parts`` says what each design column is a product of (see :func:`_gram_plan`); ``formula`` and ``table`` only
+    name the model in messages. With ``drop_aliased``, design columns that are zero in every row or a linear
+    combination of the columns before them are left out, as R's ``glm`` does (their coefficients are NA there),
+    instead of refusing the design: they are found from the first iteration's XᵀWX, whose weights are all positive,
+    so the fit needs no extra query. With ``allow_clipped``, a converged fit with linear predictors at the clipping
+    bound is returned (their count in ``clipped``) instead of being refused as separated: rows far out on a numeric
+    column can have a fitted probability of 0 or 1 at a finite estimate.
+    """
+    names, parts = list(names), list(parts)
     k = len(names)
+    plan = _gram_plan(parts)
     eta = _starting_eta(rows.y, family)
     previous: np.ndarray | None = None
     settled = False
+    dropped: list[str] = []
     for iteration in range(1, max_iter + 1):
-        sums = _irls_sums(db, rows, eta, family, k)
+        sums = _irls_sums(db, rows, eta, family, plan)
         if iteration == 1:
             _check_rows(sums.n, k, formula, table)
             _check_response(sums.extra["invalid"], formula, family, table)
+            if drop_aliased:
+                keep = _independent_columns(sums.gram)
+                if len(keep) < k:
+                    dropped = [names[j] for j in range(k) if j not in set(keep)]
+                    rows = rows.select("y", **{f"x{i}": rows[f"x{j}"] for i, j in enumerate(keep)})
+                    names, parts = [names[j] for j in keep], [parts[j] for j in keep]
+                    k = len(keep)
+                    plan = _gram_plan(parts)
+                    sums = _Sums(sums.gram[np.ix_(keep, keep)], sums.score[keep], sums.n, sums.extra)
+                    eta = _starting_eta(rows.y, family)
         beta, inverse = _solve(sums.gram, sums.score, names, formula, table)
         if settled:
-            _check_finite_estimates(sums.extra["clipped"], formula, family, table, iteration)
-            # The weights of this iteration are those of a converged β: they give the standard errors.
-            se = np.sqrt(np.diag(inverse))
-            return _result(formula, family, table, names, beta, se, sums.n, sums.extra["deviance"], 1.0, iteration)
+            if not allow_clipped:
+                _check_finite_estimates(sums.extra["clipped"], formula, family, table, iteration)
+            return _IRLSFit(
+                rows,
+                tuple(names),
+                tuple(dropped),
+                beta,
+                inverse,
+                sums.n,
+                sums.extra["deviance"],
+                iteration,
+                int(sums.extra["clipped"]),
+            )
         if previous is not None:
             step = beta - previous
             settled = step @ sums.gram @ step <= tol * (abs(sums.extra["deviance"]) + 0.1)
@@ -590,6 +672,15 @@ def _irls(
         f"{'' if max_iter > 2 else ' (IRLS needs at least three)'}. Raise max_iter, or look for a predictor that "
         "separates the response perfectly."
     )
+
+
+def _independent_columns(gram: np.ndarray) -> list[int]:
+    """The columns of a positive semi-definite XᵀWX that are neither all zero nor dependent on those before."""
+    nonzero = [j for j in range(len(gram)) if gram[j, j] > 0]
+    sub = gram[np.ix_(nonzero, nonzero)]
+    d = np.sqrt(np.diag(sub))
+    dependent = set(_dependent_columns(sub / np.outer(d, d)))
+    return [j for i, j in enumerate(nonzero) if i not in dependent]
 
 
 def _check_finite_estimates(clipped: float, formula: Formula, family: str, table: str, iteration: int) -> None:
@@ -605,53 +696,152 @@ def _check_finite_estimates(clipped: float, formula: Formula, family: str, table
         )
 
 
+def _gram_plan(parts: Sequence[Parts]) -> dict[tuple[int, int], tuple[int, int] | None]:
+    """For each entry (i, j), i <= j, of XᵀWX: the entry whose sum gives it, or None when it is zero in every row.
+
+    Design columns are products of level indicators and numeric factors (``parts``), so many entries are the same
+    sum or no sum at all: an indicator times itself is the indicator (``Σ w·g[b]·g[b] = Σ w·g[b]``, the same as the
+    entry with the intercept) and two levels of one factor never meet (``Σ w·g[b]·g[c] = 0``). Each distinct product
+    is summed once: with all two-way interactions this leaves a third of the k(k + 1)/2 sums, or fewer.
+    """
+    plan: dict[tuple[int, int], tuple[int, int] | None] = {}
+    first: dict[Any, tuple[int, int]] = {}
+    for i, j in itertools.combinations_with_replacement(range(len(parts)), 2):
+        key = _product_key((*parts[i], *parts[j]))
+        plan[(i, j)] = None if key is None else first.setdefault(key, (i, j))
+    return plan
+
+
+def _product_key(parts: Parts) -> Any:
+    """What a product of parts is, up to order and repeated indicators; None when it is zero in every row."""
+    levels: dict[str, Any] = {}
+    powers: dict[str, int] = {}
+    for factor, level in parts:
+        if level is _NUMERIC:
+            powers[factor] = powers.get(factor, 0) + 1
+        elif levels.setdefault(factor, level) != level:
+            return None  # two levels of one factor (or a level and "missing")
+    if any(level is _MISSING and factor in powers for factor, level in levels.items()):
+        return None  # a value is 0 where it is missing
+    return (
+        tuple(sorted(((f, "missing" if v is _MISSING else ("level", v)) for f, v in levels.items()), key=_first)),
+        tuple(sorted(powers.items())),
+    )
+
+
+def _first(item: tuple[str, Any]) -> str:
+    return item[0]
+
+
 def _sums(
     db: Database,
     rows: ibis.Table,
-    k: int,
+    plan: Mapping[tuple[int, int], tuple[int, int] | None],
     *,
     weight: ibis.Value | None,
     target: ibis.Value,
     extra: Mapping[str, ibis.Value],
 ) -> _Sums:
-    """One aggregate query: XᵀWX (upper triangle), XᵀW·target, the row count and ``extra``."""
-    xs = [rows[f"x{j}"] for j in range(k)]
-    weighted = xs if weight is None else [x * weight for x in xs]
-    metrics: dict[str, ibis.Value] = {"n_": rows.count(), **extra}
-    for i, j in itertools.combinations_with_replacement(range(k), 2):
-        metrics[f"g_{i}_{j}"] = (weighted[i] * xs[j]).sum()
-    for j in range(k):
-        metrics[f"s_{j}"] = (xs[j] * target).sum()
-    row = _fetch_one(db, rows.aggregate(**metrics))
+    """One aggregate query: XᵀWX (upper triangle, each distinct entry of ``plan`` once), XᵀW·target, the row count
+    and ``extra``.
+
+    The target and the weighted columns w·x_j become columns of the rows below, and the sums are added to the
+    compiled query as sqlglot expressions over those columns: Ibis takes about a millisecond to compile each
+    aggregate, which at k = 170 (some ten thousand sums) was most of the time a fit took on DuckDB.
+    """
+    k = max((j for _, j in plan), default=-1) + 1
+    step = rows.mutate(tg_=target)
+    if weight is not None:  # w·x_j once per row, not in each sum
+        step = step.mutate(**{f"w{j}": step[f"x{j}"] * weight for j in range(k)})
+    tree = db.compile(step.aggregate(n_=step.count(), **extra))
+    assert isinstance(tree, exp.Select)  # an Ibis aggregate compiles to one SELECT
+
+    def column(name: str) -> exp.Column:
+        return exp.column(name, quoted=True)  # the one table the aggregate reads
+
+    def product(i: int, j: int) -> exp.Expression:
+        return exp.Mul(this=column(f"x{i}" if weight is None else f"w{i}"), expression=column(f"x{j}"))
+
+    sums = [
+        exp.alias_(exp.Sum(this=product(i, j)), f"g_{i}_{j}", quoted=True, copy=False)
+        for (i, j), source in plan.items()
+        if source == (i, j)
+    ]
+    sums += [
+        exp.alias_(
+            exp.Sum(this=exp.Mul(this=column(f"x{j}"), expression=column("tg_"))), f"s_{j}", quoted=True, copy=False
+        )
+        for j in range(k)
+    ]
+    tree.set("expressions", [*tree.expressions, *sums])
+    row = _fetch_tree(db, tree)
     gram = np.zeros((k, k))
-    for i, j in itertools.combinations_with_replacement(range(k), 2):
-        gram[i, j] = gram[j, i] = _number(row[f"g_{i}_{j}"])
+    for (i, j), source in plan.items():
+        if source is not None:
+            gram[i, j] = gram[j, i] = _number(row[f"g_{source[0]}_{source[1]}"])
     score = np.array([_number(row[f"s_{j}"]) for j in range(k)])
     return _Sums(gram, score, int(row["n_"]), {name: _number(row[name]) for name in extra})
 
 
 def _fetch_one(db: Database, query: ibis.Table) -> dict[str, Any]:
-    """The one row of an aggregate query.
+    """The one row of an aggregate query."""
+    tree = db.compile(query)
+    assert isinstance(tree, exp.Select)  # an Ibis aggregate compiles to one SELECT
+    return _fetch_tree(db, tree)
+
+
+def _fetch_tree(db: Database, tree: exp.Select) -> dict[str, Any]:
+    """The one row of an aggregate query's sqlglot tree.
 
     PostgreSQL pulls derived tables up into the query above them, pasting each column's expression wherever it is
     used: the weights of IRLS would be recomputed in each of the k(k + 1)/2 sums (40 times slower at k = 6).
-    ``OFFSET 0``, added to the sqlglot tree, keeps every level computed once.
+    ``OFFSET 0``, added to the sqlglot tree, keeps every level computed once. The query runs without JIT
+    (``SET LOCAL`` in a transaction of its own, a savepoint inside the caller's).
     """
-    tree = db.compile(query)
-    assert isinstance(tree, exp.Select)  # an Ibis aggregate compiles to one SELECT
     if db.dialect == "postgres":
         for select in tree.find_all(exp.Select):
-            if select is not tree and select.args.get("offset") is None:
+            # Not on an operand of UNION ALL (the operand Ibis writes is SELECT * FROM (...), fenced inside).
+            if select is not tree and select.args.get("offset") is None and not isinstance(
+                select.parent, exp.SetOperation
+            ):
                 select.offset(0, copy=False)
-    (row,) = db.fetchall(tree)
-    return dict(zip(tree.named_selects, row, strict=True))
+    names = tree.named_selects
+    projections = tree.expressions
+    if len(projections) <= _MAX_SELECT:
+        (row,) = _fetch_without_jit(db, tree)
+        return dict(zip(names, row, strict=True))
+    # PostgreSQL allows at most 1664 entries in a select list: the aggregates travel in arrays of _MAX_SELECT.
+    chunks = [projections[at : at + _MAX_SELECT] for at in range(0, len(projections), _MAX_SELECT)]
+    tree.set(
+        "expressions",
+        [
+            exp.alias_(exp.Array(expressions=[p.unalias() for p in chunk]), f"pack_{c}", quoted=True, copy=False)
+            for c, chunk in enumerate(chunks)
+        ],
+    )
+    (row,) = _fetch_without_jit(db, tree)
+    return dict(zip(names, (value for array in row for value in array), strict=True))
+
+
+def _fetch_without_jit(db: Database, tree: exp.Expression) -> list[tuple]:
+    if db.dialect != "postgres":
+        return db.fetchall(tree)
+    with db.transaction():
+        db.execute(_NO_JIT)
+        return db.fetchall(tree)
 
 
 def _number(value: Any) -> float:
     return 0.0 if value is None else float(value)  # SUM over no rows is NULL
 
 
-def _irls_sums(db: Database, rows: ibis.Table, eta: ibis.Value, family: str, k: int) -> _Sums:
+def _irls_sums(
+    db: Database,
+    rows: ibis.Table,
+    eta: ibis.Value,
+    family: str,
+    plan: Mapping[tuple[int, int], tuple[int, int] | None],
+) -> _Sums:
     bound = _ETA_BOUND[family]
     step = rows.mutate(eta_=ibis.greatest(ibis.least(eta, bound), -bound))
     if family == "binomial":
@@ -676,7 +866,7 @@ def _irls_sums(db: Database, rows: ibis.Table, eta: ibis.Value, family: str, k: 
         "invalid": step.invalid_.sum(),
         "clipped": ibis.ifelse(step.eta_.abs() >= bound, 1, 0).sum(),
     }
-    return _sums(db, step, k, weight=step.w_, target=working, extra=extra)
+    return _sums(db, step, plan, weight=step.w_, target=working, extra=extra)
 
 
 def _starting_eta(y: ibis.Value, family: str) -> ibis.Value:
