@@ -192,7 +192,7 @@ class AggregateStore:
         matrix = np.eye(len(columns))
         for (i, j), counts in zip(pairs, tables, strict=True):
             a, b = self._columns[columns[i]], self._columns[columns[j]]
-            matrix[i, j] = matrix[j, i] = spearman(counts[_null_first(a.cells)][:, _null_first(b.cells)])
+            matrix[i, j] = matrix[j, i] = spearman(counts[null_first(a.cells)][:, null_first(b.cells)])
         return matrix
 
 
@@ -206,7 +206,7 @@ def _contiguous(bins: Sequence[Bin], whole: bool) -> bool:
     )
 
 
-def _null_first(cells: int) -> np.ndarray:
+def null_first(cells: int) -> np.ndarray:
     """Cell codes in rank order: the NULL cell (the last code) first, then the others in value order."""
     return np.r_[cells - 1, np.arange(cells - 1)]
 

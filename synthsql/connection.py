@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import ibis
-import sqlglot
 from ibis.backends import BaseBackend
 from sqlglot import exp
 

@@ -86,8 +86,8 @@ def decode(
         indices = pa.array(np.where(missing, 0, codes).astype(np.int32), mask=missing)
         return pa.DictionaryArray.from_arrays(indices, dictionary).cast(dictionary.type)
     # numeric kinds
-    table = quantiles if quantiles is not None else linear_bin_quantiles(spec)
-    table = np.where(np.isnan(table), linear_bin_quantiles(spec), table)
+    linear = linear_bin_quantiles(spec)
+    table = linear if quantiles is None else np.where(np.isnan(quantiles), linear, quantiles)
     safe = np.where(missing, 0, codes)
     if within is None:
         within = np.zeros(n)

@@ -364,7 +364,7 @@ def describe(
         base.update({k: v for k, v in declared.items() if k not in ("categories", "bins")})
         if kind in ("categorical", "boolean"):
             cats = declared.get("categories")
-            base["categories"] = tuple(cats) if cats is not None else _categories(t, name, kind)
+            base["categories"] = tuple(cats) if cats is not None else _categories(t, name)
         elif kind in NUMERIC_KINDS:
             bins = declared.get("bins")
             base["bins"] = (
@@ -398,7 +398,7 @@ def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int) -> dict[s
     return row
 
 
-def _categories(t: ibis.Table, name: str, kind: str) -> tuple[Any, ...]:
+def _categories(t: ibis.Table, name: str) -> tuple[Any, ...]:
     values = t.select(v=t[name]).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
     # Sorted in Python, not by the database, so DuckDB and PostgreSQL (whose collation depends on the locale) agree.
     return tuple(sorted(values))
@@ -453,7 +453,6 @@ def _bins(
     counted = values.aggregate(**{f"c{i}": (values.x == v).sum() for i, v in enumerate(candidates)})
     counts = counted.to_pyarrow().to_pylist()[0]
     frequent = [v for i, v in enumerate(candidates) if (counts[f"c{i}"] or 0) >= threshold]
-    lo, hi = float(quantiles[0]), float(quantiles[-1])
     points = sorted({float(v) for v in frequent})
     edges = sorted({float(q) for q in quantiles} | set(points))
     intervals = list(zip(edges[:-1], edges[1:], strict=True))

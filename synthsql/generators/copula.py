@@ -19,7 +19,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import bin_quantiles, register
+from synthsql.aggregates import null_first
+from synthsql.generators import bin_quantiles, cumulative, register
 from synthsql.model import Model
 
 __all__ = ["GaussianCopula", "CopulaModel", "nearest_correlation"]
@@ -47,12 +48,8 @@ class CopulaModel(Model):
         self._chol = np.linalg.cholesky(nearest_correlation(self.correlation)) if self._names else None
         self._ordinal: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for col in self.spec.modelled:
-            order = np.r_[col.null_code, np.arange(col.null_code)]  # NULL first, then cells in value order
-            probs = self.counts[col.name][order].astype(np.float64)
-            probs = probs / probs.sum() if probs.sum() > 0 else np.full(len(order), 1.0 / len(order))
-            upper = np.cumsum(probs)
-            upper[-1] = 1.0
-            self._ordinal[col.name] = (order, upper)
+            order = null_first(col.cells)  # NULL first, then cells in value order
+            self._ordinal[col.name] = (order, cumulative(self.counts[col.name][order][None, :])[0])
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         if not self._names:
