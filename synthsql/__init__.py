@@ -37,12 +37,17 @@ from synthsql.generators import fit
 from synthsql.metrics.fitness import Rule
 from synthsql.metrics.utility import marginal_tvd
 from synthsql.model import Model, load
+from synthsql.privacy import Budget, BudgetExceededError
 from synthsql.schema import Bin, ColumnSpec, TableSpec, describe
 from synthsql.write import materialize, write_table
+
+from synthsql import partial  # noqa: E402,F401  (registers the partial model with load())
 
 __all__ = [
     "AggregateStore",
     "Bin",
+    "Budget",
+    "BudgetExceededError",
     "ColumnNotFoundError",
     "ColumnSpec",
     "Database",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import ibis
@@ -43,9 +43,18 @@ class AggregateStore:
     [3, 3, 0]
     """
 
-    def __init__(self, con: Database | Any, table: str | TableRef, spec: TableSpec) -> None:
+    def __init__(
+        self,
+        con: Database | Any,
+        table: str | TableRef,
+        spec: TableSpec,
+        *,
+        rows: Callable[[ibis.Table], ibis.Table] | None = None,
+    ) -> None:
         self._db = connect(con)
         self._table = self._db.table(table)
+        if rows is not None:  # a subset of the rows, e.g. the training part of a holdout split
+            self._table = rows(self._table)
         self.spec = spec
         self._columns = {c.name: c for c in spec.modelled}
         self._cache: dict[tuple[Any, ...], np.ndarray] = {}
@@ -56,6 +65,10 @@ class AggregateStore:
     @property
     def n_rows(self) -> int:
         return self.spec.n_rows
+
+    def count_rows(self) -> int:
+        """The number of rows the store reads (one COUNT(*) in the database)."""
+        return int(self._db.backend.execute(self._table.count()))
 
     def _check(self, columns: Iterable[str]) -> tuple[str, ...]:
         columns = tuple(columns)

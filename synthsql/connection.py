@@ -77,6 +77,7 @@ class Database:
             )
         self.backend = backend
         self.url = url
+        self._transaction_depth = 0
 
     def __repr__(self) -> str:
         return f"Database({self.dialect}{', ' + _redact(self.url) if self.url else ''})"
@@ -152,18 +153,32 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction: committed when the block ends, rolled back on any error or interrupt."""
-        if self.dialect == "duckdb":
-            self.raw.begin()
+        """One transaction: committed when the outermost block ends, rolled back on any error or interrupt.
+
+        Blocks nest: an inner block joins the outer transaction, so several writes can be made atomic together.
+        """
+        if self._transaction_depth:
+            self._transaction_depth += 1
             try:
                 yield
-            except BaseException:
-                self.raw.rollback()
-                raise
-            self.raw.commit()
-        else:
-            with self.raw.transaction():
-                yield
+            finally:
+                self._transaction_depth -= 1
+            return
+        self._transaction_depth = 1
+        try:
+            if self.dialect == "duckdb":
+                self.raw.begin()
+                try:
+                    yield
+                except BaseException:
+                    self.raw.rollback()
+                    raise
+                self.raw.commit()
+            else:
+                with self.raw.transaction():
+                    yield
+        finally:
+            self._transaction_depth = 0
 
 
 def connect(target: str | BaseBackend | Database = "duckdb://", /, **options: Any) -> Database:

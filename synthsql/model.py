@@ -46,14 +46,36 @@ class Model:
         params: Mapping[str, Any],
         quantiles: Mapping[str, np.ndarray],
         seed: int | None = None,
+        privacy: Mapping[str, Any] | None = None,
     ) -> None:
         self.spec = spec
         self.params = dict(params)
         self.quantiles = {k: np.asarray(v, dtype=np.float64) for k, v in quantiles.items()}
         self.seed = seed
+        #: For a differentially private model: epsilon, delta, rho and the ledger of every measurement.
+        self.privacy = dict(privacy) if privacy is not None else None
+        #: The holdout split the model was fitted with (a synthsql.holdout.Holdout), or None.
+        self.holdout: Any = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table={self.spec.table!r}, columns={len(self.spec.modelled)}, params={self.params})"
+
+    @property
+    def epsilon(self) -> float | None:
+        """The model's epsilon if it is differentially private (None otherwise)."""
+        return None if self.privacy is None else float(self.privacy["epsilon"])
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.privacy is None else float(self.privacy["delta"])
+
+    def ledger(self) -> pd.DataFrame:
+        """Every noisy measurement the model was fitted on: step, columns, mechanism, rho, sigma, epsilon."""
+        columns = ["step", "columns", "mechanism", "rho", "sigma", "epsilon"]
+        if self.privacy is None:
+            return pd.DataFrame(columns=columns)
+        rows = [{**m, "columns": ", ".join(m["columns"])} for m in self.privacy["ledger"]]
+        return pd.DataFrame(rows, columns=columns)
 
     # --- what a subclass provides -------------------------------------------------------------------------------
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -119,6 +141,7 @@ class Model:
             "spec": self.spec.to_json(),
             "quantiles": {k: _nan_to_none(v) for k, v in self.quantiles.items()},
             "state": self._state(),
+            **({"privacy": self.privacy} if self.privacy is not None else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -144,6 +167,7 @@ class Model:
             params=data.get("params", {}),
             quantiles=quantiles,
             seed=data.get("seed"),
+            privacy=data.get("privacy"),
         )
 
 

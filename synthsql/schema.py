@@ -91,6 +91,9 @@ class ColumnSpec:
     null_share: float = 0.0
     n_distinct: int | None = None
     role: str | None = None  # "key" (quasi-identifier) or "sensitive"
+    #: True when the domain (categories or bins) was declared by the user or a catalog rather than read from the
+    #: data: only declared domains are public, which differential privacy requires.
+    declared: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -148,6 +151,8 @@ class ColumnSpec:
             out["n_distinct"] = self.n_distinct
         if self.role is not None:
             out["role"] = self.role
+        if self.declared:
+            out["declared"] = True
         return out
 
     @classmethod
@@ -218,6 +223,19 @@ class TableSpec:
 # --------------------------------------------------------------------------------------------------------------
 # Inference
 # --------------------------------------------------------------------------------------------------------------
+def bins_from_edges(column: str, edges: Sequence[float]) -> tuple[Bin, ...]:
+    """Consecutive intervals ``[e0, e1), [e1, e2), ..., [e_{k-1}, e_k]`` from increasing bin edges."""
+    try:
+        values = [float(e) for e in edges]
+    except (TypeError, ValueError) as err:
+        raise InvalidParameterError(f"Column {column!r}: edges must be numbers, got {edges!r}.") from err
+    if len(values) < 2 or any(b <= a for a, b in zip(values, values[1:])):
+        raise InvalidParameterError(
+            f"Column {column!r}: edges must be at least two strictly increasing numbers, got {list(edges)!r}."
+        )
+    return tuple(Bin(a, b) for a, b in zip(values, values[1:]))
+
+
 def kind_of(dtype: dt.DataType) -> str | None:
     """The kind synthsql gives a database type, or None when it cannot model it."""
     if dtype.is_string():
@@ -361,7 +379,10 @@ def describe(
                 )
                 specs.append(ColumnSpec(**{**base, "kind": "identifier"}))
                 continue
+        if "edges" in declared:
+            declared["bins"] = bins_from_edges(name, declared.pop("edges"))
         base.update({k: v for k, v in declared.items() if k not in ("categories", "bins")})
+        base["declared"] = bool(declared.get("declared", "categories" in declared or "bins" in declared))
         if kind in ("categorical", "boolean"):
             cats = declared.get("categories")
             base["categories"] = tuple(cats) if cats is not None else _categories(t, name)

@@ -56,6 +56,12 @@ def materialize(
     db = connect(con)
     if not isinstance(model, Model):
         raise InvalidParameterError(f"materialize() takes a fitted Model, got {type(model).__name__}.")
+    if model.generator == "partial":  # one row per source row: the kept columns are streamed from the source
+        from synthsql.partial import materialize_partial
+
+        if rows is not None:
+            raise InvalidParameterError("A partially synthetic table has one row per source row; leave rows unset.")
+        return materialize_partial(db, model, target, seed=seed, replace=replace, batch_rows=batch_rows)
     ref = TableRef.parse(target).check_safe()
     source = TableRef.parse(model.spec.table)
     if _same_table(db, ref, source):
@@ -66,10 +72,52 @@ def materialize(
     exists = db.exists(ref)
     if exists and not replace:
         raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
+    privacy = None
+    if model.privacy is not None:
+        privacy = TableRef(f"{ref.name}__privacy", ref.schema).check_safe()
+        if db.exists(privacy) and not replace:
+            raise TargetError(f"Table {str(privacy)!r} already exists; pass replace=True to replace it.")
     template = db.table(source).limit(0) if db.exists(source) else None
     batches = model.sample(rows, seed, batch_rows=batch_rows)
-    write_table(db, ref, batches, template=template, replace=exists)
+    with db.transaction():  # the synthetic table and its privacy ledger land together or not at all
+        write_table(db, ref, batches, template=template, replace=exists)
+        if privacy is not None:
+            write_table(db, privacy, privacy_table(model), replace=True)
     return ref
+
+
+def privacy_table(model: Model) -> pa.Table:
+    """The ledger of a DP model as a table: one row per measurement, then a total row with (epsilon, delta)."""
+    ledger = model.ledger()
+    info = model.privacy or {}
+    rows = [
+        {
+            "step": r.step,
+            "columns": r.columns,
+            "mechanism": r.mechanism,
+            "rho": float(r.rho),
+            "sigma": None if r.sigma != r.sigma else float(r.sigma),
+            "epsilon": None if r.epsilon != r.epsilon else float(r.epsilon),
+            "delta": None,
+        }
+        for r in ledger.itertuples()
+    ]
+    rows.append(
+        {
+            "step": "total",
+            "columns": f"{model.generator}, {len(rows)} measurements, budget rho={info.get('rho', 0.0):.6g}",
+            "mechanism": "zCDP",
+            "rho": float(ledger["rho"].sum()) if len(ledger) else 0.0,
+            "sigma": None,
+            "epsilon": model.epsilon,
+            "delta": model.delta,
+        }
+    )
+    schema = pa.schema(
+        [("step", pa.string()), ("columns", pa.string()), ("mechanism", pa.string()), ("rho", pa.float64()),
+         ("sigma", pa.float64()), ("epsilon", pa.float64()), ("delta", pa.float64())]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def write_table(

@@ -84,7 +84,11 @@ def both(prefix: str, cols: list[ss.ColumnSpec], dialect: str, *, cells: bool = 
 
 
 def test_every_template_has_a_golden_case_and_each_placeholder_once():
-    assert sorted({template for template, *_ in GOLDEN_CASES.values()}) == templates.names()
+    # risk.py's templates have their golden cases here; every template in sql/ (other modules' too) has one
+    assert {template for template, *_ in GOLDEN_CASES.values()} <= set(templates.names())
+    golden = {path.name for path in GOLDEN.glob("*.sql")}
+    for name in templates.names():
+        assert any(g.startswith(name) for g in golden), f"no golden SQL for template {name!r}"
     for name in templates.names():
         found = [p.name for p in templates.load(name).find_all(exp.Placeholder)]
         assert len(found) == len(set(found)), name  # bind() relies on each placeholder occurring once
@@ -297,7 +301,7 @@ def test_every_template_runs(db, hand):
         "l_diversity": db.fetchall(templates.bind("l_diversity", tables=tables, **keys, **job)),
         "attribute_disclosure": db.fetchall(templates.bind("attribute_disclosure", tables=tables, **keys, **job)),
     }
-    assert sorted(ran) == templates.names()
+    assert sorted(ran) == sorted({template for template, *_ in GOLDEN_CASES.values()})
     assert ran["key_matches"][0][:2] == (9, 8)
     assert sorted(ran["class_sizes"]) == [
         ("original", 1, 4), ("original", 2, 1), ("original", 3, 1), ("synthetic", 1, 2), ("synthetic", 2, 3)

@@ -7,7 +7,9 @@ A generator stores its parameters in ``__init__`` (validated there, with message
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,6 +18,7 @@ from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import InvalidParameterError, did_you_mean
 from synthsql.model import Model
+from synthsql.privacy import Budget
 from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
 
 __all__ = ["Generator", "REGISTRY", "register", "get_generator", "fit", "check_int", "bin_quantiles", "draw_codes"]
@@ -61,12 +64,29 @@ def fit(
     method: str = "bayesnet",
     spec: TableSpec | None = None,
     seed: int | None = None,
+    epsilon: float | None = None,
+    delta: float | None = None,
+    budget: Budget | None = None,
+    holdout: Any = None,
+    synthesize: Sequence[str] | None = None,
     **params: Any,
 ) -> Model:
     """Fit a generator on aggregates of ``table`` computed in its database.
 
     ``spec`` is the table's description (from :func:`synthsql.describe`, inferred when omitted); ``params`` go to
     the method (``degree=2`` for ``bayesnet``, say).
+
+    Differentially private methods (``mst``, ``aim``, ``privbayes``) take ``epsilon`` and ``delta`` (default
+    1e-9), or a :class:`~synthsql.privacy.Budget` whose remaining rho they spend, and a ``spec`` whose domains are
+    declared (public), never read from the data; the model records its ledger (:meth:`Model.ledger`). With
+    ``seed=None`` their noise comes from OpenDP; a seed makes the noise reproducible (see :mod:`synthsql.privacy`).
+
+    ``synthesize`` asks for partial synthesis: only the listed columns are regenerated, conditionally on the kept
+    ones, which are copied from the source when the model is materialised (:mod:`synthsql.partial`; method
+    ``bayesnet``, with its ``degree``, ``candidates`` and ``max_cells``, and ``id=`` a unique row identifier).
+
+    ``holdout`` (a :class:`synthsql.holdout.Holdout`) sets a share of the rows aside: the model is fitted on the
+    rest only, and records the split so that risk measures can use the held-out rows as a control set.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -76,13 +96,81 @@ def fit(
     5
     """
     db = connect(con)
+    if synthesize is not None:
+        if method != "bayesnet" or epsilon is not None or delta is not None or budget is not None or holdout is not None:
+            raise InvalidParameterError(
+                "Partial synthesis (synthesize=[...]) uses method='bayesnet', without epsilon, budget or holdout."
+            )
+        from synthsql.partial import fit_partial
+
+        return fit_partial(db, table, synthesize=synthesize, spec=spec, seed=seed, **params)
     generator = get_generator(method, **params)  # parameters are checked before the database is read
+    private = getattr(generator, "private", False)
+    if private:
+        if budget is None:
+            if epsilon is None:
+                raise InvalidParameterError(
+                    f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and 'delta', "
+                    "default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
+                )
+            budget = Budget(epsilon, 1e-9 if delta is None else delta, seed=seed)
+        elif epsilon is not None or delta is not None:
+            raise InvalidParameterError("Give either 'budget' or 'epsilon'/'delta', not both.")
+    elif epsilon is not None or delta is not None or budget is not None:
+        raise InvalidParameterError(
+            f"Method {method!r} is not differentially private, so 'epsilon', 'delta' and 'budget' do not apply; "
+            f"the DP methods are {', '.join(sorted(n for n, c in REGISTRY.items() if getattr(c, 'private', False)))}."
+        )
     ref = TableRef.parse(table)
+    if private:
+        spec = public_domains(spec, str(ref), method)
     spec = spec if spec is not None else describe(db, str(ref))
-    store = AggregateStore(db, ref, spec)
-    model = generator.fit(store, rng=np.random.default_rng(seed))
+    store = AggregateStore(db, ref, spec, rows=holdout.training if holdout is not None else None)
+    if holdout is not None and not private:
+        store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
+    model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
     model.seed = seed
+    if budget is not None:
+        model.privacy = budget.to_json()
+    model.holdout = holdout
     return model
+
+
+def public_domains(spec: TableSpec | None, table: str, method: str) -> TableSpec:
+    """The spec a DP fit may use: every modelled column's domain declared (booleans: False, True), else an error
+    that shows how to declare them."""
+    example = (
+        "spec = ss.describe(con, {table!r}, columns={{{lines}}})"
+    )
+    if spec is None:
+        raise InvalidParameterError(
+            f"Method {method!r} is differentially private and needs public domains for {table!r}: categories and "
+            "numeric bin edges declared by you or a catalog, not read from the data. Declare them with\n  "
+            + example.format(table=table, lines="'sex': {'categories': ['F', 'M']}, 'age': {'edges': [0, 18, 30, 45, 65, 120]}")
+            + f"\nand pass spec=spec to fit()."
+        )
+    columns = []
+    undeclared = []
+    for col in spec.columns:
+        if col.kind == "boolean" and not col.declared:
+            col = col.replace(categories=(False, True), declared=True)
+        if col.modelled and not col.declared:
+            undeclared.append(col)
+        columns.append(col)
+    if undeclared:
+        lines = ", ".join(
+            f"{c.name!r}: {{'categories': [...]}}" if c.kind == "categorical" else f"{c.name!r}: {{'edges': [...]}}"
+            for c in undeclared[:4]
+        )
+        raise InvalidParameterError(
+            f"Method {method!r} is differentially private, but the domains of {len(undeclared)} column(s) of "
+            f"{table!r} were read from the data, which is not private: "
+            f"{', '.join(repr(c.name) + ' (' + c.kind + ')' for c in undeclared)}. Declare them (categories for "
+            "categorical columns, bin edges for numeric ones), e.g.\n  "
+            + example.format(table=table, lines=lines + (", ..." if len(undeclared) > 4 else ""))
+            + "\nor exclude them with exclude=[...]."
+        )
+    return dataclasses.replace(spec, columns=tuple(columns))
 
 
 def check_int(method: str, name: str, value: Any, low: int) -> int:
@@ -128,4 +216,4 @@ def draw_codes(cdf: np.ndarray, rows: np.ndarray | None, u: np.ndarray) -> np.nd
 
 
 # Import the methods so that they register themselves.
-from synthsql.generators import bayesnet, copula, independent  # noqa: E402,F401
+from synthsql.generators import aim, bayesnet, copula, independent, mst, privbayes  # noqa: E402,F401

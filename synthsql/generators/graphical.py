@@ -1,0 +1,271 @@
+"""What the differentially private methods share: noisy marginals, their estimation, and the fitted model.
+
+The database computes exact marginals; :class:`~synthsql.privacy.Budget` adds noise to them; from then on only the
+noisy measurements are used. :func:`estimate` finds the graphical model that best explains the noisy marginals
+(Private-PGM, McKenna, Sheldon & Miklau 2019, through the ``mbi`` package: mirror descent over the marginal
+polytope of a junction tree), and :func:`network_from` turns it into a Bayesian network that samples in the
+junction tree's order (each column conditioned on its earlier neighbours, the conditionals read from the model's
+clique marginals). :class:`GraphicalModel` stores those conditional tables as floats: estimated (noisy) counts,
+never an exact one.
+
+``mbi`` runs on JAX. Importing it switches JAX to 64-bit floats (``mbi`` warns that 32-bit estimation stalls on
+large tables) and turns JAX's persistent compilation cache off (``mbi`` compiles many small programs); both are
+process-wide JAX settings. JAX costs about 600 MB on disk and half a second to import; it is imported only when
+a DP method that needs it is fitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from synthsql.aggregates import AggregateStore
+from synthsql.errors import InvalidParameterError
+from synthsql.generators import cumulative, draw_codes
+from synthsql.model import Model
+from synthsql.privacy import Budget
+from synthsql.schema import TableSpec
+
+__all__ = ["Noisy", "Compression", "GraphicalModel", "estimate", "network_from", "public_spec", "mbi"]
+
+
+def mbi() -> Any:
+    """The ``mbi`` module, with the JAX settings it needs."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_enable_compilation_cache", False)
+    import mbi as module
+
+    return module
+
+
+@dataclass(frozen=True)
+class Noisy:
+    """One noisy measurement: ``values`` (flattened in ``columns`` order) = counts + noise of scale ``sigma``.
+
+    ``weights`` scales the model's marginal before it is compared (a merged cell of a compressed domain is measured
+    as its sum over sqrt(cells), as MST does); None means the plain count vector.
+    """
+
+    columns: tuple[str, ...]
+    values: np.ndarray
+    sigma: float
+    weights: np.ndarray | None = None
+
+
+class Compression:
+    """MST's domain compression: cells whose noisy 1-way count is below ``3 sigma`` are merged into one cell.
+
+    ``groups[column]`` lists, per compressed cell, the original cells it holds (only for compressed columns).
+    """
+
+    def __init__(self, sizes: Mapping[str, int], groups: Mapping[str, Sequence[Sequence[int]]] | None = None) -> None:
+        self.original = dict(sizes)
+        self.groups = {k: [list(g) for g in v] for k, v in (groups or {}).items()}
+        self.maps = {}
+        for name, groups_ in self.groups.items():
+            mapping = np.zeros(self.original[name], dtype=np.int64)
+            for code, members in enumerate(groups_):
+                mapping[members] = code
+            self.maps[name] = mapping
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {k: len(self.groups[k]) if k in self.groups else v for k, v in self.original.items()}
+
+    @classmethod
+    def from_oneway(cls, sizes: Mapping[str, int], oneway: Sequence[Noisy]) -> Compression:
+        groups = {}
+        for m in oneway:
+            (name,) = m.columns
+            supported = m.values >= 3 * m.sigma
+            if supported.all():
+                continue
+            kept = [[int(i)] for i in np.flatnonzero(supported)]
+            groups[name] = kept + [[int(i) for i in np.flatnonzero(~supported)]]
+        return cls(sizes, groups)
+
+    def oneway(self, m: Noisy) -> Noisy:
+        """A 1-way measurement re-expressed over the compressed cells (MST's ``compress_domain``)."""
+        (name,) = m.columns
+        if name not in self.groups:
+            return m
+        merged = self.groups[name][-1]
+        scale = 1.0 / math.sqrt(len(merged))
+        values = np.append(m.values[[g[0] for g in self.groups[name][:-1]]], m.values[merged].sum() * scale)
+        weights = np.ones(values.size)
+        weights[-1] = scale
+        return Noisy(m.columns, values, m.sigma, weights)
+
+    def counts(self, columns: Sequence[str], counts: np.ndarray) -> np.ndarray:
+        """Exact counts summed into the compressed cells (in Python, over the domain: never rows)."""
+        out = np.asarray(counts, dtype=np.float64)
+        for axis, name in enumerate(columns):
+            if name in self.maps:
+                out = np.apply_along_axis(
+                    lambda v, m=self.maps[name], k=len(self.groups[name]): np.bincount(m, weights=v, minlength=k),
+                    axis,
+                    out,
+                )
+        return out
+
+
+def estimate(
+    sizes: Mapping[str, int], measurements: Sequence[Noisy], *, iters: int, warm_start: Any = None
+) -> Any:
+    """The graphical model (an ``mbi.MarkovRandomField``) that best fits the noisy measurements (least squares,
+    each measurement weighted by 1 / sigma), by mirror descent."""
+    m = mbi()
+    domain = m.Domain(list(sizes), [int(v) for v in sizes.values()])
+    linear = []
+    for item in measurements:
+        query = m.marginal_loss.WeightedQuery(item.weights) if item.weights is not None else m.marginal_loss.DatavectorQuery()
+        linear.append(m.LinearMeasurement(np.asarray(item.values, dtype=np.float64), item.columns, stddev=float(item.sigma), query=query))
+    total = noisy_total(measurements)
+    return m.estimation.MirrorDescent().estimate(domain, linear, known_total=total, iters=iters, warm_start=warm_start)
+
+
+def noisy_total(measurements: Sequence[Noisy]) -> float:
+    """The minimum-variance estimate of the row count from the noisy 1-way marginals (each sum weighted by the
+    inverse of its variance), at least 1."""
+    estimates, weights = [], []
+    for item in measurements:
+        if len(item.columns) != 1:
+            continue
+        if item.weights is None:
+            total, variance = item.values.sum(), item.sigma**2 * item.values.size
+        else:  # a compressed marginal: plain cells, then the merged cell scaled by 1 / sqrt(merged cells)
+            scale = item.weights[-1]
+            total = item.values[:-1].sum() + item.values[-1] / scale
+            variance = item.sigma**2 * (item.values.size - 1 + 1 / scale**2)
+        estimates.append(total)
+        weights.append(1.0 / variance)
+    if not estimates:
+        raise ValueError("The row count is estimated from 1-way measurements; there are none.")
+    return max(1.0, float(np.average(estimates, weights=weights)))
+
+
+def project(model: Any, columns: Sequence[str]) -> np.ndarray:
+    """The model's (estimated) counts over ``columns``, axes in that order, never negative."""
+    factor = model.project(tuple(columns)).transpose(tuple(columns))
+    return np.clip(np.asarray(factor.datavector(flatten=False), dtype=np.float64), 0.0, None)
+
+
+def network_from(model: Any, columns: Sequence[str]) -> tuple[list[str], dict[str, list[str]], dict[str, np.ndarray]]:
+    """A Bayesian network equivalent to the model: the junction tree's reverse elimination order, each column's
+    parents its earlier neighbours in a maximal clique, and the joint table of (parents..., column)."""
+    m = mbi()
+    position = {c: i for i, c in enumerate(columns)}
+    jtree, elimination = m.junction_tree.make_junction_tree(model.domain, [tuple(c) for c in model.cliques])
+    cliques = [set(c) for c in jtree.nodes]
+    order = [c for c in elimination[::-1]]
+    order += [c for c in columns if c not in order]
+    placed: set[str] = set()
+    parents: dict[str, list[str]] = {}
+    tables: dict[str, np.ndarray] = {}
+    for name in order:
+        near = set().union(*[c for c in cliques if name in c]) if any(name in c for c in cliques) else set()
+        parents[name] = sorted(placed & near, key=position.__getitem__)
+        tables[name] = project(model, [*parents[name], name])
+        placed.add(name)
+    return order, parents, tables
+
+
+def public_spec(spec: TableSpec, n_rows: float) -> TableSpec:
+    """The spec a DP model keeps: kinds and declared domains only, the row count replaced by a noisy estimate."""
+    columns = tuple(c.replace(null_share=0.0, n_distinct=None) for c in spec.columns)
+    return TableSpec(table=spec.table, n_rows=max(1, int(round(float(n_rows)))), columns=columns)
+
+
+def noisy_oneway(
+    store: AggregateStore, budget: Budget, columns: Sequence[str], sigma: float, step: str = "1-way marginal"
+) -> list[Noisy]:
+    """Every 1-way marginal of ``columns`` (one database scan), each with Gaussian noise of scale ``sigma``."""
+    exact = store.marginals([(c,) for c in columns])
+    return [
+        Noisy((c,), budget.gaussian(x, sigma=sigma, step=step, columns=(c,)).astype(np.float64), sigma)
+        for c, x in zip(columns, exact, strict=True)
+    ]
+
+
+class GraphicalModel(Model):
+    """A DP model: conditional tables estimated from noisy marginals, over (possibly compressed) cells.
+
+    ``tables[x]`` has shape (cells of each parent ..., cells of x) in compressed cells; ``groups[x]`` maps a
+    compressed cell back to the original cells it merged (a value is drawn uniformly among them, as MST does).
+    """
+
+    def __init__(
+        self,
+        *,
+        order: Sequence[str],
+        parents: Mapping[str, Sequence[str]],
+        tables: Mapping[str, np.ndarray],
+        groups: Mapping[str, Sequence[Sequence[int]]] | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self.order = list(order)
+        self.parents = {k: list(v) for k, v in parents.items()}
+        self.tables = {k: np.asarray(v, dtype=np.float64) for k, v in tables.items()}
+        self.groups = {k: [list(g) for g in v] for k, v in (groups or {}).items()}
+        self._cdf = {}
+        for name in self.order:
+            rows = np.clip(self.tables[name], 0.0, None).reshape(-1, self.tables[name].shape[-1])
+            marginal = rows.sum(axis=0, keepdims=True)
+            empty = rows.sum(axis=1) == 0
+            rows = np.where(empty[:, None], marginal, rows)  # an unsupported parent configuration: the column's marginal
+            self._cdf[name] = cumulative(rows)
+        self._expand = {}
+        for name, groups_ in self.groups.items():
+            lengths = np.array([len(g) for g in groups_], dtype=np.int64)
+            self._expand[name] = (np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths, np.concatenate(groups_))
+
+    def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        codes: dict[str, np.ndarray] = {}
+        for name in self.order:
+            parents = self.parents[name]
+            u = rng.random(n)
+            if parents:
+                shape = self.tables[name].shape[:-1]
+                rows = np.ravel_multi_index(tuple(codes[p] for p in parents), shape)
+                codes[name] = draw_codes(self._cdf[name], rows, u)
+            else:
+                codes[name] = draw_codes(self._cdf[name], None, u)
+        out = {}
+        for name, code in codes.items():
+            if name in self._expand:
+                starts, lengths, flat = self._expand[name]
+                pick = np.minimum((rng.random(n) * lengths[code]).astype(np.int64), lengths[code] - 1)
+                out[name] = flat[starts[code] + pick]
+            else:
+                out[name] = code
+        return out, {}
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "order": self.order,
+            "parents": self.parents,
+            "tables": {k: {"shape": list(v.shape), "values": v.ravel().tolist()} for k, v in self.tables.items()},
+            "groups": self.groups,
+        }
+
+    @classmethod
+    def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
+        tables = {k: np.asarray(v["values"], dtype=np.float64).reshape(v["shape"]) for k, v in state["tables"].items()}
+        return cls(order=state["order"], parents=state["parents"], tables=tables, groups=state.get("groups"), **common)
+
+
+def check_sizes(method: str, sizes: Mapping[str, int], max_cells: int) -> None:
+    """Refuse a domain whose 1-way marginals alone exceed ``max_cells`` (before anything is measured)."""
+    for name, size in sizes.items():
+        if size > max_cells:
+            raise InvalidParameterError(
+                f"Column {name!r} has {size:,} cells, more than max_cells={max_cells:,} of {method}: declare fewer "
+                "categories or bins for it."
+            )

@@ -1,0 +1,478 @@
+"""Partial synthesis: regenerate only the listed columns, conditionally on the kept ones; keep every record.
+
+Statistical agencies release *partially synthetic* microdata: the surveyed records themselves, with the values of a
+few sensitive (or identifying) columns replaced by draws from a model fitted on the data (Little 1993; Reiter 2003).
+The released table has exactly the source's rows, one released row per source row; kept columns, identifiers
+included, are copied verbatim, so a released record stays linked to its original one (which is what the expected
+match risk of :mod:`synthsql.metrics.match_risk` measures).
+
+Fit (aggregates only). A Bayesian network over the cells of the columns, as in :mod:`synthsql.generators.bayesnet`,
+but only the synthesized columns get conditional tables: the synthesized columns are visited in Prim's order starting
+from the kept columns (next the synthesized column sharing the most mutual information with a placed column; kept
+columns are placed from the start), and each takes as parents the placed column it shares most information with or,
+with ``degree=k > 1``, the set of ``k`` among its ``candidates`` best-informed placed columns (kept columns and
+earlier synthesized ones) whose joint count table has the largest mutual information and stays within ``max_cells``
+cells. Everything comes from 2-way and (k+1)-way marginals computed by the database
+(:class:`~synthsql.aggregates.AggregateStore`). Kept columns are *not* modelled: nothing is fitted for them.
+
+Materialisation (bounded memory). The source is read in batches of ``batch_rows`` rows, ordered by ``id`` when the
+model has one (a unique, non-NULL kept column) or else by every kept column (text compared byte by byte, NULLs
+last, so DuckDB and PostgreSQL read the rows in the same order): the kept values as they are, plus the cell codes of
+the kept columns that are parents, computed in the database by :func:`synthsql.discretize.encode`. The synthesized
+columns are drawn row by row from their conditional tables given those codes (ancestral sampling; a parent
+configuration not seen at fit time falls back to the column's 1-way marginal), decoded into values
+(:func:`synthsql.discretize.decode`), and each batch is written by :func:`synthsql.write.write_table`: one
+transaction, so a failure leaves no half-written table. Every synthesized column draws from a random stream of its
+own spawned from ``seed``, so the output does not depend on ``batch_rows``: the same seed gives the same table, on
+DuckDB and on PostgreSQL alike. (Rows tied on every kept column are identical as read, so their order does not
+matter.) Without an ``id`` the order is a sort on all kept columns; give ``id`` for a cheaper one-column sort.
+
+>>> import synthsql as ss
+>>> from synthsql.partial import fit_partial, materialize_partial
+>>> db = ss.connect("duckdb://")
+>>> _ = db.backend.raw_sql(
+...     "CREATE TABLE p AS SELECT i AS pid, i % 3 AS region, (i % 3) * 10 + i % 2 AS score FROM range(60) r(i)")
+>>> spec = ss.describe(db, "p", exclude=["pid"])
+>>> model = fit_partial(db, "p", synthesize=["score"], spec=spec, id="pid")
+>>> model.kept, model.synthesize, model.parents
+(['pid', 'region'], ['score'], {'score': ['region']})
+>>> str(materialize_partial(db, model, "p_partial", seed=1))
+'p_partial'
+>>> db.backend.raw_sql("SELECT count(*) FROM p JOIN p_partial USING (pid, region)").fetchone()[0]
+60
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import ibis.expr.datatypes as dt
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from synthsql.aggregates import AggregateStore
+from synthsql.connection import Database, TableRef, connect
+from synthsql.discretize import decode, encode
+from synthsql.errors import (
+    ColumnNotFoundError,
+    EmptyTableError,
+    InvalidParameterError,
+    TargetError,
+    did_you_mean,
+)
+from synthsql.generators import check_int, cumulative, draw_codes
+from synthsql.generators.bayesnet import mutual_information
+from synthsql.metrics.match_risk import check_unique_id
+from synthsql.model import BATCH_ROWS, Model
+from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
+from synthsql.write import write_table
+
+__all__ = ["PartialModel", "fit_partial", "materialize_partial"]
+
+_METHOD = "partial synthesis"
+
+
+class PartialModel(Model):
+    """A partially synthetic model: conditional count tables of the synthesized columns given kept ones.
+
+    Holds aggregates only, like every model; the kept columns are read from the source table (``source``) when the
+    model is materialised with :func:`materialize_partial`, so :meth:`sample` is refused.
+    """
+
+    generator = "partial"
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        synthesize: Sequence[str],
+        order: Sequence[str],
+        parents: Mapping[str, Sequence[str]],
+        counts: Mapping[str, np.ndarray],
+        id: str | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self.source = source
+        self.synthesize = list(synthesize)
+        self.order = list(order)
+        self.parents = {k: list(v) for k, v in parents.items()}
+        self.id = id
+        # counts[x] has shape (cells of each parent ..., cells of x): the joint counts of the parents and x.
+        self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
+        self._cdf: dict[str, np.ndarray] = {}
+        for name in self.order:
+            table = self.counts[name]
+            rows = table.reshape(-1, table.shape[-1]).astype(np.float64)
+            empty = rows.sum(axis=1) == 0
+            rows[empty] = rows.sum(axis=0)  # a parent configuration unseen at fit time: the 1-way marginal
+            self._cdf[name] = cumulative(rows)
+
+    def __repr__(self) -> str:
+        return f"PartialModel(source={self.source!r}, synthesize={self.synthesize}, params={self.params})"
+
+    @property
+    def kept(self) -> list[str]:
+        """The columns copied verbatim from the source, in source order."""
+        return [name for name in self.spec.names if name not in self.synthesize]
+
+    @property
+    def conditioning(self) -> list[str]:
+        """The kept columns some synthesized column is conditioned on, in source order."""
+        used = {p for name in self.order for p in self.parents[name]}
+        return [name for name in self.kept if name in used]
+
+    # --- sampling -----------------------------------------------------------------------------------------------
+    def sample(self, n: int, seed: int | None = None, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        raise InvalidParameterError(
+            "A partially synthetic model keeps the source's records and cannot sample rows on its own: write it with "
+            "synthsql.partial.materialize_partial(con, model, target), which reads the kept columns from "
+            f"{self.source!r}."
+        )
+
+    def stream(
+        self, con: Database | Any, /, *, seed: int | None = None, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """The released rows as Arrow batches of at most ``batch_rows`` rows, read from the source in that order.
+
+        Columns come in the spec's order: kept ones as read from the source, synthesized ones drawn here.
+        """
+        db = connect(con)
+        batch_rows = check_int(_METHOD, "batch_rows", batch_rows, 1)
+        streams = _streams(seed, len(self.order))
+        query, codes, schema = _source_query(db, self)
+        names = self.spec.names
+        for raw in _read(db, query, schema, batch_rows):
+            found = {name: raw.column(alias).to_numpy() for name, alias in codes.items()}
+            drawn = self._draw_batch(raw.num_rows, found, streams)
+            arrays = [drawn[name] if name in drawn else raw.column(name) for name in names]
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+    def _draw_batch(
+        self, n: int, codes: dict[str, np.ndarray], streams: list[tuple[np.random.Generator, np.random.Generator]]
+    ) -> dict[str, pa.Array]:
+        out: dict[str, pa.Array] = {}
+        for name, (draws, within) in zip(self.order, streams, strict=True):
+            parents = self.parents[name]
+            u = draws.random(n)
+            if parents:
+                shape = self.counts[name].shape[:-1]
+                rows = np.ravel_multi_index(tuple(np.asarray(codes[p], dtype=np.int64) for p in parents), shape)
+                codes[name] = draw_codes(self._cdf[name], rows, u)
+            else:
+                codes[name] = draw_codes(self._cdf[name], None, u)
+            col = self.spec.column(name)
+            position = within.random(n) if col.kind in NUMERIC_KINDS else None
+            out[name] = decode(codes[name], col, within=position, quantiles=self.quantiles.get(name))
+        return out
+
+    # --- persistence --------------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "synthesize": self.synthesize,
+            "id": self.id,
+            "order": self.order,
+            "parents": self.parents,
+            "counts": {k: {"shape": list(v.shape), "values": v.ravel().tolist()} for k, v in self.counts.items()},
+        }
+
+    @classmethod
+    def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
+        counts = {k: np.asarray(v["values"], dtype=np.int64).reshape(v["shape"]) for k, v in state["counts"].items()}
+        return cls(
+            source=state["source"],
+            synthesize=state["synthesize"],
+            order=state["order"],
+            parents=state["parents"],
+            counts=counts,
+            id=state.get("id"),
+            **common,
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fit
+# --------------------------------------------------------------------------------------------------------------
+def fit_partial(
+    con: Database | Any,
+    table: str,
+    /,
+    *,
+    synthesize: Sequence[str],
+    spec: TableSpec | None = None,
+    seed: int | None = None,
+    id: str | None = None,
+    degree: int = 2,
+    candidates: int = 6,
+    max_cells: int = 100_000,
+) -> PartialModel:
+    """Fit a partially synthetic model of ``table``: the ``synthesize`` columns given the kept ones, on aggregates.
+
+    ``spec`` describes the table (inferred when omitted); ``id`` names a unique, non-NULL kept column that orders
+    the records when the model is materialised (default: all kept columns); ``degree``, ``candidates`` and
+    ``max_cells`` bound the parent sets as for ``bayesnet``. ``seed`` is recorded in the model (the fit itself draws
+    nothing). See the module documentation for the method; write the result with :func:`materialize_partial`.
+    """
+    db = connect(con)
+    degree = check_int(_METHOD, "degree", degree, 1)
+    candidates = check_int(_METHOD, "candidates", candidates, 1)
+    max_cells = check_int(_METHOD, "max_cells", max_cells, 1)
+    ref = TableRef.parse(table)
+    present = db.table(ref).schema().names
+    names = _synthesize_names(synthesize, present, str(ref))
+    if id is not None:
+        if not isinstance(id, str):
+            raise InvalidParameterError(f"The 'id' parameter must be a column name. Got {id!r} instead.")
+        if id not in present:
+            raise ColumnNotFoundError(f"Id column {id!r} is not in table {str(ref)!r}.{did_you_mean(id, present)}")
+        if id in names:
+            raise InvalidParameterError(
+                f"Column {id!r} is the id and is listed in synthesize=; the id links a released record to its "
+                "original and is kept verbatim."
+            )
+    spec = spec if spec is not None else describe(db, str(ref))
+    for name in names:
+        if name not in spec.names:
+            raise ColumnNotFoundError(
+                f"Column {name!r} (in synthesize) is not in the spec of table {spec.table!r}."
+                f"{did_you_mean(name, spec.names)} Describe the table again or add it."
+            )
+        col = spec.column(name)
+        if not col.modelled:
+            raise InvalidParameterError(
+                f"Column {name!r} (in synthesize) is not modelled (kind {col.kind!r}), so it cannot be synthesized; "
+                f"declare its kind with describe(..., columns={{{name!r}: {{'kind': 'categorical'}}}}) to model it."
+            )
+    if id is not None and id not in spec.names:
+        raise ColumnNotFoundError(f"Id column {id!r} is not in the spec of table {spec.table!r}.")
+    missing = [name for name in spec.names if name not in present]
+    if missing:
+        raise ColumnNotFoundError(
+            f"Column {missing[0]!r} of the spec is not in table {str(ref)!r}.{did_you_mean(missing[0], present)}"
+        )
+    if id is not None:
+        check_unique_id(db, str(ref), id)
+    store = AggregateStore(db, ref, spec)
+    order, parents = _structure(store, [n for n in spec.names if n in names], degree, candidates, max_cells)
+    counts = dict(zip(order, store.marginals([(*parents[x], x) for x in order]), strict=True))
+    quantiles = {
+        name: store.bin_quantiles(name)
+        for name in order
+        if spec.column(name).kind in NUMERIC_KINDS and any(not b.is_point for b in spec.column(name).bins or ())
+    }
+    return PartialModel(
+        source=str(ref),
+        synthesize=names,
+        order=order,
+        parents=parents,
+        counts=counts,
+        id=id,
+        spec=spec,
+        params={"degree": degree, "candidates": candidates, "max_cells": max_cells},
+        quantiles=quantiles,
+        seed=seed,
+    )
+
+
+def _synthesize_names(synthesize: Any, present: Sequence[str], table: str) -> list[str]:
+    if isinstance(synthesize, str) or not isinstance(synthesize, Iterable):
+        raise InvalidParameterError(
+            f"The 'synthesize' parameter must be a list of column names. Got {synthesize!r} instead."
+        )
+    names = list(synthesize)
+    if not names:
+        raise InvalidParameterError(
+            "synthesize=[] names no column: partial synthesis needs at least one column to regenerate."
+        )
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidParameterError(f"The 'synthesize' parameter must hold column names. Got {name!r}.")
+        if names.count(name) > 1:
+            raise InvalidParameterError(f"Column {name!r} is listed twice in synthesize.")
+        if name not in present:
+            raise ColumnNotFoundError(
+                f"Column {name!r} (in synthesize) is not in table {table!r}.{did_you_mean(name, present)}"
+            )
+    if set(names) >= set(present):
+        raise InvalidParameterError(
+            f"synthesize= lists every column of table {table!r}: nothing would be kept. For a fully synthetic table "
+            "use ss.fit(con, table, ...) and ss.materialize(...)."
+        )
+    return names
+
+
+def _structure(
+    store: AggregateStore, synthesized: list[str], degree: int, candidates: int, max_cells: int
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The visiting order of the synthesized columns and each one's parents (kept or earlier synthesized columns)."""
+    modelled = [c.name for c in store.spec.modelled]
+    cells = {c.name: c.cells for c in store.spec.modelled}
+    index = {name: i for i, name in enumerate(modelled)}
+    pairs = sorted(
+        {tuple(sorted((s, j), key=index.__getitem__)) for s in synthesized for j in modelled if j != s},
+        key=lambda p: (index[p[0]], index[p[1]]),
+    )
+    mi: dict[tuple[str, str], float] = {}
+    for (a, b), table in zip(pairs, store.marginals(pairs), strict=True):
+        mi[a, b] = mi[b, a] = mutual_information(table)
+    placed = [name for name in modelled if name not in synthesized]  # kept columns condition from the start
+    remaining = list(synthesized)
+    order: list[str] = []
+    parents: dict[str, list[str]] = {}
+    subsets: list[tuple[str, tuple[str, ...]]] = []
+    while remaining:
+        if placed:
+            nxt = max(remaining, key=lambda s: (max(mi[s, p] for p in placed), -index[s]))
+            tree = max(placed, key=lambda p: (mi[nxt, p], -index[p]))
+            parents[nxt] = [tree]
+            ranked = sorted(placed, key=lambda p: (-mi[nxt, p], index[p]))[:candidates]
+            for subset in itertools.combinations(sorted(ranked, key=index.__getitem__), min(degree, len(ranked))):
+                if len(subset) > 1 and math.prod(cells[p] for p in subset) * cells[nxt] <= max_cells:
+                    subsets.append((nxt, subset))
+        else:  # nothing kept is modelled: the root is the synthesized column most informative about the others
+            nxt = max(remaining, key=lambda s: (sum(mi[s, o] for o in remaining if o != s), -index[s]))
+            parents[nxt] = []
+        order.append(nxt)
+        placed.append(nxt)
+        remaining.remove(nxt)
+    if subsets:
+        best = {x: mi[x, ps[0]] for x, ps in parents.items() if ps}
+        for (x, subset), table in zip(subsets, store.marginals([(x, *s) for x, s in subsets]), strict=True):
+            score = mutual_information(table)
+            if score > best[x] + 1e-12:
+                best[x], parents[x] = score, list(subset)
+    return order, parents
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Materialisation
+# --------------------------------------------------------------------------------------------------------------
+def materialize_partial(
+    con: Database | Any,
+    model: PartialModel,
+    target: str,
+    /,
+    *,
+    seed: int | None = None,
+    replace: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> TableRef:
+    """Write the partially synthetic version of the model's source table to ``target``; return its name.
+
+    One row per source row: kept columns verbatim, synthesized columns drawn with ``seed`` (``None``: fresh
+    entropy). The source is read in batches of ``batch_rows`` rows; the write is one transaction, so a failure
+    leaves no half-written table. An existing ``target`` is replaced only with ``replace=True``; ``target`` equal
+    to the source is refused.
+    """
+    db = connect(con)
+    if not isinstance(model, PartialModel):
+        raise InvalidParameterError(
+            f"materialize_partial() takes a model from fit_partial(), got {type(model).__name__}; write a fully "
+            "synthetic model with ss.materialize()."
+        )
+    batch_rows = check_int(_METHOD, "batch_rows", batch_rows, 1)
+    _check_seed(seed)
+    ref = TableRef.parse(target).check_safe()
+    source = TableRef.parse(model.source)
+    current = db.backend.current_database
+    if ref.name == source.name and (ref.schema or current) == (source.schema or current):
+        raise TargetError(f"Target {str(ref)!r} is the source table {str(source)!r}; synthsql never writes the source.")
+    exists = db.exists(ref)
+    if exists and not replace:
+        raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
+    t = db.table(source)
+    present = t.schema().names
+    for name in model.spec.names:
+        if name not in present:
+            raise ColumnNotFoundError(
+                f"Column {name!r} of the model is not in its source table {str(source)!r} any more."
+                f"{did_you_mean(name, present)}"
+            )
+    template = t.select(*model.spec.names).limit(0)
+    batches = model.stream(db, seed=seed, batch_rows=batch_rows)
+    with contextlib.closing(batches):
+        first = next(batches, None)
+        if first is None:
+            raise EmptyTableError(f"Source table {str(source)!r} is empty: there is no record to release.")
+        write_table(db, ref, itertools.chain([first], batches), template=template, replace=exists)
+    return ref
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InvalidParameterError(f"The 'seed' parameter must be None or an int >= 0. Got {seed!r} instead.")
+
+
+def _streams(seed: int | None, k: int) -> list[tuple[np.random.Generator, np.random.Generator]]:
+    """Two random streams per synthesized column (cells, positions within numeric bins), independent of batching."""
+    _check_seed(seed)
+    children = np.random.SeedSequence(seed).spawn(2 * k)
+    return [(np.random.default_rng(children[2 * i]), np.random.default_rng(children[2 * i + 1])) for i in range(k)]
+
+
+def _source_query(db: Database, model: PartialModel) -> tuple[exp.Expression, dict[str, str], pa.Schema]:
+    """The ordered query over the source: kept columns as they are plus the cell codes of the conditioning ones."""
+    t = db.table(model.source)
+    schema = t.schema()
+    kept = model.kept
+    taken = set(schema.names)
+    codes: dict[str, str] = {}
+    for i, name in enumerate(model.conditioning):
+        alias = f"_synthsql_code_{i}"
+        while alias in taken:
+            alias = f"_{alias}"
+        taken.add(alias)
+        codes[name] = alias
+    select = t.select(*[t[name] for name in kept], **{a: encode(t[n], model.spec.column(n)) for n, a in codes.items()})
+    inner = exp.Subquery(this=db.compile(select), alias=exp.TableAlias(this=exp.to_identifier("e")))
+    columns = [exp.column(name, "e", quoted=True) for name in [*kept, *codes.values()]]
+    keys = [model.id] if model.id is not None else kept
+    order = [exp.Ordered(this=_sort_key(name, schema[name], db.dialect), nulls_first=False) for name in keys]
+    return exp.select(*columns).from_(inner).order_by(*order), codes, select.schema().to_pyarrow()
+
+
+def _sort_key(name: str, dtype: dt.DataType, dialect: str) -> exp.Expression:
+    """A column as sorted the same way on every backend: text byte by byte (PostgreSQL's "C" collation)."""
+    column: exp.Expression = exp.column(name, "e", quoted=True)
+    if dtype.is_string():
+        column = exp.cast(column, "TEXT")
+        if dialect == "postgres":
+            column = exp.Collate(this=column, expression=exp.to_identifier("C", quoted=True))
+    return column
+
+
+def _read(db: Database, query: exp.Expression, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Stream a query's rows as Arrow batches of at most ``batch_rows`` rows, without holding the result in memory.
+
+    DuckDB: a cursor of its own (another connection to the same database) streams the result, so the caller may
+    write on the main connection meanwhile. PostgreSQL: a server-side cursor ``WITH HOLD``, which survives the
+    transactions the caller commits or rolls back while it reads (the server keeps its result, spilling to disk).
+    """
+    sql = db.render(query)
+    if db.dialect == "duckdb":
+        cursor = db.raw.cursor()
+        try:
+            reader = cursor.execute(sql).fetch_record_batch(batch_rows)
+            for batch in reader:
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(start, batch_rows)
+        finally:
+            cursor.close()
+        return
+    cursor = db.raw.cursor(name=f"synthsql_partial_{secrets.token_hex(6)}", withhold=True)
+    try:
+        cursor.execute(sql)
+        struct = pa.struct(list(schema))
+        while rows := cursor.fetchmany(batch_rows):
+            yield pa.RecordBatch.from_struct_array(pa.array(rows, type=struct))
+    finally:
+        with contextlib.suppress(Exception):
+            cursor.close()
+
