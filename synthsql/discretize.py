@@ -1,7 +1,7 @@
 """Values to cells (in the database) and cells back to values (in Python).
 
 :func:`encode` builds the Ibis expression that maps a column to its cell code ``0 .. cells-1`` (the NULL cell last;
-values outside the declared domain also land there). :func:`decode` turns sampled codes back into an Arrow array of
+values outside the declared domain also land there, or in the declared catch-all category). :func:`decode` turns sampled codes back into an Arrow array of
 the column's kind: categories keep their spelling, numeric values are drawn *within* their bin by interpolating the
 bin's own quantiles (computed in the database), so a synthetic income is continuous rather than a few spikes, and
 integers, dates and timestamps stay whole.
@@ -27,6 +27,8 @@ def encode(column: ibis.Value, spec: ColumnSpec) -> ibis.IntegerValue:
     null = spec.null_code
     if spec.kind in ("categorical", "boolean"):
         cases = [(column == value, code) for code, value in enumerate(spec.categories or ())]
+        if spec.other is not None:  # the declared catch-all takes every other non-NULL value
+            cases.append((column.notnull(), list(spec.categories or ()).index(spec.other)))
         return ibis.cases(*cases, else_=null).cast("int32")
     if spec.kind in NUMERIC_KINDS:
         x = numeric_value(column, spec.kind)

@@ -70,8 +70,8 @@ class Model:
         return None if self.privacy is None else float(self.privacy["delta"])
 
     def ledger(self) -> pd.DataFrame:
-        """Every noisy measurement the model was fitted on: step, columns, mechanism, rho, sigma, epsilon."""
-        columns = ["step", "columns", "mechanism", "rho", "sigma", "epsilon"]
+        """Every noisy measurement the model was fitted on: step, columns, mechanism, rho, sigma, epsilon, delta."""
+        columns = ["step", "columns", "mechanism", "rho", "sigma", "epsilon", "delta"]
         if self.privacy is None:
             return pd.DataFrame(columns=columns)
         rows = [{**m, "columns": ", ".join(m["columns"])} for m in self.privacy["ledger"]]

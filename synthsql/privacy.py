@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "cdp_delta",
     "cdp_epsilon",
     "cdp_rho",
+    "threshold_for",
     "SeededNoise",
     "OpenDPNoise",
 ]
@@ -209,6 +210,25 @@ class OpenDPNoise:
         return int(measure([float(s) for s in scores]))
 
 
+def threshold_for(sigma: float, delta: float) -> tuple[int, float]:
+    """The smallest integer threshold at which OpenDP's Gaussian-threshold privacy map gives at most ``delta`` for
+    one row (l0 = l2 = linf = 1), and that delta."""
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    space = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=int)), dp.l02inf_distance(dp.absolute_distance(T=int))
+
+    def delta_at(tau: int) -> float:
+        return float(dp.m.make_gaussian_threshold(*space, scale=float(sigma), threshold=tau).map((1, 1, 1))[1])
+
+    from scipy.stats import norm
+
+    tau = max(2, int(math.floor(1 + sigma * norm.isf(delta))) - 2)
+    while delta_at(tau) > delta:
+        tau += 1
+    return tau, delta_at(tau)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The budget and its ledger
 # --------------------------------------------------------------------------------------------------------------
@@ -218,10 +238,11 @@ class Measurement:
 
     step: str
     columns: tuple[str, ...]
-    mechanism: str  # "gaussian" or "exponential"
+    mechanism: str  # "gaussian", "exponential" or "gaussian threshold"
     rho: float
     sigma: float | None = None
     epsilon: float | None = None
+    delta: float | None = None  # the delta of a threshold (unknown-domain) release
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -248,7 +269,9 @@ class Budget:
     """A privacy budget of (epsilon, delta), kept as zCDP rho, with the ledger of every measurement.
 
     ``seed`` chooses the noise source (see the module documentation): ``None`` for OpenDP, an int for the seeded
-    exact sampler.
+    exact sampler. ``delta_reserved`` (a part of ``delta``) is set aside for threshold releases over an unknown
+    domain (category discovery), which are approximate zCDP: the rest of ``delta`` converts epsilon to rho, and a
+    (rho, delta')-approximately-zCDP release with delta' within the reserve keeps the whole at (epsilon, delta).
 
     >>> b = Budget(1.0, 1e-9, seed=1)
     >>> round(b.rho, 5)
@@ -262,9 +285,12 @@ class Budget:
     synthsql.privacy.BudgetExceededError: Step 'again' on ('x',) needs rho=500000 but only 0.006997 of rho=0.01399 is left ...
     """
 
-    def __init__(self, epsilon: float, delta: float, *, seed: int | None = None) -> None:
+    def __init__(self, epsilon: float, delta: float, *, seed: int | None = None, delta_reserved: float = 0.0) -> None:
         self.epsilon, self.delta = _check_epsilon_delta(epsilon, delta)
-        self.rho = cdp_rho(self.epsilon, self.delta)
+        if not 0 <= delta_reserved < self.delta:
+            raise InvalidParameterError(f"delta_reserved must be in [0, delta), got {delta_reserved!r}.")
+        self.delta_reserved = float(delta_reserved)
+        self.rho = cdp_rho(self.epsilon, self.delta - self.delta_reserved)
         self.ledger: list[Measurement] = []
         self.noise: SeededNoise | OpenDPNoise = SeededNoise(seed) if seed is not None else OpenDPNoise()
         self.seeded = seed is not None
@@ -331,10 +357,36 @@ class Budget:
         self.ledger.append(Measurement(step, tuple(columns), "exponential", rho, epsilon=float(epsilon)))
         return self.noise.select(np.asarray(scores, dtype=np.float64), 2.0 * sensitivity / epsilon)
 
+    @property
+    def delta_spent(self) -> float:
+        return math.fsum(m.delta or 0.0 for m in self.ledger)
+
+    def threshold(
+        self, counts: Mapping[Any, int], *, sigma: float, delta: float, step: str, columns: Sequence[str]
+    ) -> dict[Any, int]:
+        """The keys whose noisy count clears a threshold, with their noisy counts (Gaussian thresholding over an
+        unknown domain, Rogers 2023): rho = 1 / (2 sigma^2) and a ``delta`` from the reserve. The threshold is the
+        smallest one whose delta, as OpenDP's privacy map computes it, is at most ``delta``."""
+        rho = 1.0 / (2.0 * sigma**2)
+        self.check(rho, step, columns)
+        if delta <= 0 or math.fsum([self.delta_spent, delta]) > self.delta_reserved:
+            raise BudgetExceededError(
+                f"Step {step!r} on {tuple(columns)} needs delta={delta:.3g} but only "
+                f"{self.delta_reserved - self.delta_spent:.3g} of the reserved delta is left."
+            )
+        tau, actual = threshold_for(sigma, delta)
+        self.ledger.append(
+            Measurement(step, tuple(columns), "gaussian threshold", rho, sigma=float(sigma), delta=actual)
+        )
+        keys = list(counts)
+        noisy = self.noise.gaussian(np.array([int(counts[k]) for k in keys], dtype=np.int64), sigma)
+        return {k: int(v) for k, v in zip(keys, noisy, strict=True) if v >= tau}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "epsilon": self.epsilon,
             "delta": self.delta,
+            "delta_reserved": self.delta_reserved,
             "rho": self.rho,
             "seeded": self.seeded,
             "ledger": [m.to_json() for m in self.ledger],

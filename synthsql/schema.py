@@ -4,8 +4,9 @@ A :class:`TableSpec` is computed by :func:`describe` with a handful of aggregate
 min/max, quantiles, frequent values); it can be overridden column by column and is stored inside every model, so a
 model knows the domain it samples from.
 
-Every column has a finite domain of *cells* plus one NULL cell (which also receives any value outside a declared
-domain):
+Every column has a finite domain of *cells* plus one NULL cell, which also receives any value outside a declared
+domain, unless a categorical column declares a catch-all category (``other="Other"``, one of its categories), which
+then receives the values outside its list:
 
 * ``categorical`` and ``boolean`` columns: one cell per category, in the declared order;
 * ``integer``, ``numeric``, ``date`` and ``timestamp`` columns: :class:`Bin` cells over the column's numeric value
@@ -94,6 +95,8 @@ class ColumnSpec:
     #: True when the domain (categories or bins) was declared by the user or a catalog rather than read from the
     #: data: only declared domains are public, which differential privacy requires.
     declared: bool = False
+    #: A categorical column's catch-all category (one of ``categories``): values outside the list go there, not NULL.
+    other: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -109,6 +112,10 @@ class ColumnSpec:
                 if value in seen:
                     raise InvalidParameterError(f"Column {self.name!r} lists the category {value!r} twice.")
                 seen.add(value)
+        if self.other is not None and (self.kind != "categorical" or self.other not in (self.categories or ())):
+            raise InvalidParameterError(
+                f"Column {self.name!r}: the catch-all category other={self.other!r} must be one of its categories."
+            )
         if self.kind in NUMERIC_KINDS:
             if not self.bins:
                 raise InvalidParameterError(f"Column {self.name!r} of kind {self.kind!r} needs at least one bin.")
@@ -153,6 +160,8 @@ class ColumnSpec:
             out["role"] = self.role
         if self.declared:
             out["declared"] = True
+        if self.other is not None:
+            out["other"] = self.other
         return out
 
     @classmethod

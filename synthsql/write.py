@@ -98,7 +98,7 @@ def privacy_table(model: Model) -> pa.Table:
             "rho": float(r.rho),
             "sigma": None if r.sigma != r.sigma else float(r.sigma),
             "epsilon": None if r.epsilon != r.epsilon else float(r.epsilon),
-            "delta": None,
+            "delta": None if r.delta is None or r.delta != r.delta else float(r.delta),
         }
         for r in ledger.itertuples()
     ]

@@ -231,3 +231,63 @@ def test_a_budget_too_small_for_the_plan_is_refused_before_measuring(db):
         assert store.log == [] and len(budget.ledger) == 1  # nothing was measured
     with pytest.raises(BudgetExceededError, match="rounds"):
         ss.fit(db, "cps1988", method="aim", epsilon=1.0, spec=spec, seed=1, rounds=2)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Domains estimated with DP, and the declared catch-all category
+# --------------------------------------------------------------------------------------------------------------
+def test_domains_estimated_with_dp_are_charged_and_cover_the_data(db):
+    model = ss.fit(db, "cps1988", method="privbayes", epsilon=4.0, delta=1e-9, domain_share=0.2, seed=5)
+    privacy = model.privacy
+    assert privacy["delta_reserved"] == 5e-10
+    steps = [m for m in privacy["ledger"] if m["step"].startswith("domain")]
+    assert {m["columns"][0] for m in steps} == {"wage", "education", "experience", "ethnicity", "smsa", "region", "parttime"}
+    thresholds = [m for m in steps if m["mechanism"] == "gaussian threshold"]
+    assert math.fsum(m["delta"] for m in thresholds) <= privacy["delta_reserved"]
+    assert math.fsum(m["rho"] for m in privacy["ledger"]) <= privacy["rho"]
+    assert model.spec.column("region").categories == ("midwest", "northeast", "south", "west")
+    real = db.table("cps1988").to_pandas()
+    for name in ("wage", "education", "experience"):
+        col = model.spec.column(name)
+        inside = np.zeros(len(real), dtype=bool)
+        for b in col.bins:
+            inside |= (real[name] == b.lo) if b.is_point else (real[name] >= b.lo) & (real[name] <= b.hi)
+        assert inside.mean() > 0.97, name  # only the sparse tails fall outside, into the NULL cell
+        assert 2 <= len(col.bins) <= 11
+
+
+def test_category_discovery_does_not_release_a_rare_value(db, fresh_name):
+    db.backend.raw_sql(  # 'rare' occurs once: releasing it would disclose that one person
+        f"CREATE TABLE {fresh_name} AS SELECT CASE WHEN i = 0 THEN 'rare' WHEN i % 2 = 0 THEN 'a' ELSE 'b' END AS g "
+        f"FROM generate_series(0, 3999) AS s(i)"
+    )
+    model = ss.fit(db, fresh_name, method="privbayes", epsilon=1.0, domain_share=0.5, seed=1)
+    assert model.spec.column("g").categories == ("a", "b")
+
+
+def test_threshold_is_the_smallest_within_delta():
+    from synthsql.privacy import threshold_for
+
+    space = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=int)), dp.l02inf_distance(dp.absolute_distance(T=int))
+    for sigma, delta in ((10.0, 1e-9), (3.5, 1e-6)):
+        tau, actual = threshold_for(sigma, delta)
+        below = dp.m.make_gaussian_threshold(*space, scale=sigma, threshold=tau - 1).map((1, 1, 1))[1]
+        assert actual <= delta < below
+        assert actual == pytest.approx(stats.norm.sf((tau - 1) / sigma), rel=0.05)
+
+
+@pytest.mark.parametrize("share", [0, 1, -0.1, 1.5, True])
+def test_bad_domain_share_is_refused(db, share):
+    with pytest.raises(ss.InvalidParameterError, match="'domain_share'"):
+        ss.fit(db, "cps1988", method="mst", epsilon=1.0, domain_share=share)
+    with pytest.raises(ss.InvalidParameterError, match="'domain_share' applies to the differentially private"):
+        ss.fit(db, "cps1988", method="bayesnet", domain_share=0.1)
+
+
+def test_a_declared_catch_all_takes_values_outside_the_list(db):
+    spec = ss.describe(db, "cps1988", columns={"region": {"categories": ["south", "Other"], "other": "Other"}})
+    counts = ss.AggregateStore(db, "cps1988", spec).marginal(("region",))
+    real = db.table("cps1988").to_pandas()["region"]
+    assert counts.tolist() == [int((real == "south").sum()), int((real != "south").sum()), 0]
+    with pytest.raises(ss.InvalidParameterError, match="other='Other' must be one of its categories"):
+        ss.describe(db, "cps1988", columns={"region": {"categories": ["south"], "other": "Other"}})

@@ -19,6 +19,7 @@ from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import InvalidParameterError, did_you_mean
 from synthsql.model import Model
 from synthsql.privacy import Budget
+from synthsql.dp_domains import estimate_domains, undeclared
 from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
 
 __all__ = ["Generator", "REGISTRY", "register", "get_generator", "fit", "check_int", "bin_quantiles", "draw_codes"]
@@ -69,6 +70,7 @@ def fit(
     budget: Budget | None = None,
     holdout: Any = None,
     synthesize: Sequence[str] | None = None,
+    domain_share: float | None = None,
     **params: Any,
 ) -> Model:
     """Fit a generator on aggregates of ``table`` computed in its database.
@@ -80,6 +82,8 @@ def fit(
     1e-9), or a :class:`~synthsql.privacy.Budget` whose remaining rho they spend, and a ``spec`` whose domains are
     declared (public), never read from the data; the model records its ledger (:meth:`Model.ledger`). With
     ``seed=None`` their noise comes from OpenDP; a seed makes the noise reproducible (see :mod:`synthsql.privacy`).
+    ``domain_share`` (in (0, 1)) instead spends that share of the budget on estimating the undeclared domains with
+    DP (:mod:`synthsql.dp_domains`; half of delta is then reserved for category discovery).
 
     ``synthesize`` asks for partial synthesis: only the listed columns are regenerated, conditionally on the kept
     ones, which are copied from the source when the model is materialised (:mod:`synthsql.partial`; method
@@ -106,24 +110,35 @@ def fit(
         return fit_partial(db, table, synthesize=synthesize, spec=spec, seed=seed, **params)
     generator = get_generator(method, **params)  # parameters are checked before the database is read
     private = getattr(generator, "private", False)
+    ref = TableRef.parse(table)
+    if domain_share is not None and not private:
+        raise InvalidParameterError("'domain_share' applies to the differentially private methods only.")
     if private:
+        todo = []
+        if domain_share is not None:
+            if isinstance(domain_share, bool) or not isinstance(domain_share, (int, float)) or not 0 < domain_share < 1:
+                raise InvalidParameterError(f"'domain_share' must be in (0, 1), got {domain_share!r}.")
+            todo = undeclared(db, ref, spec)
+        needs_delta = any(kind == "categorical" for _, kind, _ in todo)
         if budget is None:
             if epsilon is None:
                 raise InvalidParameterError(
                     f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and 'delta', "
                     "default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
                 )
-            budget = Budget(epsilon, 1e-9 if delta is None else delta, seed=seed)
+            delta = 1e-9 if delta is None else delta
+            reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
+            budget = Budget(epsilon, delta, seed=seed, delta_reserved=reserve)
         elif epsilon is not None or delta is not None:
             raise InvalidParameterError("Give either 'budget' or 'epsilon'/'delta', not both.")
+        if todo:
+            spec = estimate_domains(db, ref, spec, budget, share=float(domain_share))
+        spec = public_domains(spec, str(ref), method)
     elif epsilon is not None or delta is not None or budget is not None:
         raise InvalidParameterError(
             f"Method {method!r} is not differentially private, so 'epsilon', 'delta' and 'budget' do not apply; "
             f"the DP methods are {', '.join(sorted(n for n, c in REGISTRY.items() if getattr(c, 'private', False)))}."
         )
-    ref = TableRef.parse(table)
-    if private:
-        spec = public_domains(spec, str(ref), method)
     spec = spec if spec is not None else describe(db, str(ref))
     store = AggregateStore(db, ref, spec, rows=holdout.training if holdout is not None else None)
     if holdout is not None and not private:
@@ -147,7 +162,8 @@ def public_domains(spec: TableSpec | None, table: str, method: str) -> TableSpec
             f"Method {method!r} is differentially private and needs public domains for {table!r}: categories and "
             "numeric bin edges declared by you or a catalog, not read from the data. Declare them with\n  "
             + example.format(table=table, lines="'sex': {'categories': ['F', 'M']}, 'age': {'edges': [0, 18, 30, 45, 65, 120]}")
-            + f"\nand pass spec=spec to fit()."
+            + "\nand pass spec=spec to fit(), or let fit() estimate them with DP from a share of the budget: "
+            "fit(..., domain_share=0.1)."
         )
     columns = []
     undeclared = []
@@ -168,7 +184,7 @@ def public_domains(spec: TableSpec | None, table: str, method: str) -> TableSpec
             f"{', '.join(repr(c.name) + ' (' + c.kind + ')' for c in undeclared)}. Declare them (categories for "
             "categorical columns, bin edges for numeric ones), e.g.\n  "
             + example.format(table=table, lines=lines + (", ..." if len(undeclared) > 4 else ""))
-            + "\nor exclude them with exclude=[...]."
+            + "\nor exclude them with exclude=[...], or estimate them with DP: fit(..., domain_share=0.1)."
         )
     return dataclasses.replace(spec, columns=tuple(columns))
 
