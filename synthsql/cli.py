@@ -1,31 +1,200 @@
-"""Command line: ``synthsql demo`` (the other commands come with the catalogs)."""
+"""The ``synthsql`` command: infer, validate, build, evaluate, report, compile and demo.
+
+Exit codes scripts can rely on:
+
+* 0: success;
+* 1: a step failed while running (fit, write, a metric); the database is as it was before the run;
+* 2: the command line is wrong (argparse's own code);
+* 3: the catalog does not validate (every problem is printed, with its file and YAML path);
+* 4: the database cannot be reached, or a table it should hold is missing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-from synthsql.errors import SynthsqlError
+from synthsql.errors import ConnectionError, SynthsqlError, TableNotFoundError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CATALOG, EXIT_DATABASE = 0, 1, 2, 3, 4
+
+EPILOG = "Exit codes: 0 success, 1 a step failed (nothing changed), 2 bad command line, 3 invalid catalog, 4 database."
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="synthsql", description="Synthetic data generated inside the database.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="synthesize a shipped real dataset with every method and compare")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthsql", description="Synthetic data generated inside the database.", epilog=EPILOG
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, epilog=EPILOG)
+
+    infer = command("infer", "write a starter catalog for a table of the database")
+    infer.add_argument("table", help="the source table (table or schema.table)")
+    infer.add_argument("--db", required=True, help="database URL, e.g. duckdb:///warehouse.duckdb")
+    infer.add_argument("-o", "--output", help="catalog file to write (default: print it)")
+    infer.add_argument("--purpose", default="scientific_use", choices=["structural", "scientific_use", "twin"])
+
+    validate = command("validate", "check catalogs without building (with --db, against the database too)")
+    validate.add_argument("paths", nargs="*", default=["catalogs"], help="catalog files or folders (default: catalogs)")
+    validate.add_argument("--db", help="database URL: also check sources and columns")
+
+    build = command("build", "build the tables a catalog declares: synthetic table, utility, risk and privacy tables")
+    build.add_argument("paths", nargs="*", default=["catalogs"], help="catalog files or folders (default: catalogs)")
+    build.add_argument("--db", required=True, help="database URL")
+    build.add_argument("--select", action="append", metavar="NAME", help="build only this table (repeatable)")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = command("evaluate", "measure a synthetic table against its source; writes <synthetic>__utility")
+    evaluate.add_argument("--db", required=True, help="database URL")
+    evaluate.add_argument("--real", required=True)
+    evaluate.add_argument("--synthetic", required=True)
+    evaluate.add_argument("--no-write", action="store_true", help="print only; write no table")
+
+    report = command("report", "write a self-contained HTML report of a built catalog table")
+    report.add_argument("paths", nargs="*", default=["catalogs"], help="catalog files or folders (default: catalogs)")
+    report.add_argument("--db", required=True, help="database URL")
+    report.add_argument("--select", required=True, metavar="NAME", help="the catalog table to report on")
+    report.add_argument("-o", "--output", help="HTML file (default: <target>.html)")
+
+    compile_ = command("compile", "print the SQL of a template (sql/*.sql) rendered for a dialect")
+    compile_.add_argument("template", nargs="?", help="template name (default: list them)")
+    compile_.add_argument("--dialect", default="duckdb", choices=["duckdb", "postgres"])
+
+    demo = command("demo", "synthesize a shipped real dataset with every method and compare")
     demo.add_argument("--db", default="duckdb:///demo.duckdb", help="database URL (default: %(default)s)")
     demo.add_argument("--dataset", default="cps1988", help="shipped dataset (cps1988, eusilc, ses)")
     demo.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "demo":
-            from synthsql.demo import print_demo, run_demo
+    return parser
 
-            print_demo(run_demo(args.db, args.dataset, seed=args.seed), dataset=args.dataset, url=args.db)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from synthsql.catalog import BuildError, CatalogError
+
+    try:
+        return _run(args)
+    except CatalogError as err:
+        print(f"synthsql: {err}", file=sys.stderr)
+        return EXIT_CATALOG
+    except BuildError as err:
+        print(f"synthsql: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ConnectionError, TableNotFoundError) as err:
+        print(f"synthsql: database error: {err}", file=sys.stderr)
+        return EXIT_DATABASE
     except SynthsqlError as err:
         print(f"synthsql: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_FAILED
+
+
+def _connect(url: str):  # type: ignore[no-untyped-def]
+    from synthsql.connection import connect
+
+    return connect(url)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=False)
+    if args.command == "demo":
+        from synthsql.demo import print_demo, run_demo
+
+        print_demo(run_demo(args.db, args.dataset, seed=args.seed), dataset=args.dataset, url=args.db)
+    elif args.command == "infer":
+        from synthsql.catalog import dump_starter
+        from synthsql.schema import describe
+
+        db = _connect(args.db)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            spec = describe(db, args.table)
+        text = dump_starter(spec, source=args.table, purpose=args.purpose)
+        if args.output:
+            Path(args.output).write_text(text)
+            console.print(f"wrote {args.output}: review the domains, keys and sensitive columns, then build it")
+        else:
+            print(text, end="")
+    elif args.command == "validate":
+        from synthsql.catalog import check_database, load
+
+        catalog = load(args.paths)
+        if args.db:
+            check_database(catalog, _connect(args.db))
+        console.print(f"{len(catalog.tables)} table(s) valid: {', '.join(t.name for t in catalog.tables)}")
+    elif args.command == "build":
+        _build(args, console)
+    elif args.command == "evaluate":
+        from synthsql.evaluate import evaluate
+
+        result = evaluate(_connect(args.db), real=args.real, synthetic=args.synthetic, write=not args.no_write)
+        console.print(result.utility.to_string(index=False))
+    elif args.command == "report":
+        _report(args, console)
+    elif args.command == "compile":
+        from synthsql import templates
+
+        if not args.template:
+            print("\n".join(templates.names()))
+        else:
+            if args.template not in templates.names():
+                from synthsql.errors import InvalidParameterError, did_you_mean
+
+                raise InvalidParameterError(
+                    f"No template {args.template!r}.{did_you_mean(args.template, templates.names())} "
+                    f"Templates: {', '.join(templates.names())}."
+                )
+            print(templates.load(args.template).sql(args.dialect, pretty=True) + ";")
+    return EXIT_OK
+
+
+def _build(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyped-def]
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from synthsql.catalog import build, load
+
+    catalog = load(args.paths)
+    db = _connect(args.db)
+    chosen = catalog.select(args.select)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=args.quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("build", total=len(chosen))
+        seen: set[str] = set()
+
+        def report(table: str, step: str) -> None:
+            if table not in seen and seen:
+                progress.advance(task)
+            seen.add(table)
+            progress.update(task, description=f"{table}: {step}")
+
+        built = build(catalog, db, select=args.select, progress=report)
+    for item in built:
+        timing = ", ".join(f"{k} {v:.1f}s" for k, v in item.seconds.items())
+        console.print(f"built {item.name}: {', '.join(item.tables)} ({item.rows:,} rows; {timing})")
+
+
+def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyped-def]
+    import synthsql as ss
+    from synthsql.catalog import check_database, load
+    from synthsql.report import write_report
+
+    catalog = load(args.paths)
+    (table,) = catalog.select([args.select])
+    db = _connect(args.db)
+    check_database(catalog, db, [table])
+    spec = ss.describe(db, table.source, **table.describe_args())
+    model = None
+    path = Path(args.output or f"{table.target_name}.html")
+    text = catalog.texts.get(catalog.files[table.name])
+    write_report(path, db, real=table.source, synthetic=table.target_name, spec=spec, model=model, catalog=text)
+    console.print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -232,4 +232,4 @@ def draw_codes(cdf: np.ndarray, rows: np.ndarray | None, u: np.ndarray) -> np.nd
 
 
 # Import the methods so that they register themselves.
-from synthsql.generators import aim, bayesnet, copula, independent, mst, privbayes  # noqa: E402,F401
+from synthsql.generators import aim, bayesnet, copula, independent, mst, privbayes, uniform  # noqa: E402,F401

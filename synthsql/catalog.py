@@ -1,0 +1,504 @@
+"""Catalogs: synthetic tables declared in YAML, validated whole, and built dbt-style.
+
+A catalog file (``catalogs/*.yml``) declares one or more tables::
+
+    version: 1
+    tables:
+      - name: cps1988_public           # what --select picks; also the default target
+        source: cps1988                # a table in the database (schema.table allowed)
+        target: cps1988_public         # default: the name
+        purpose: public_use            # structural | public_use | scientific_use | twin
+        method: mst                    # default: the purpose's (uniform | mst | bayesnet | bayesnet degree 3)
+        params: {iters: 2000}          # the method's parameters
+        privacy: {epsilon: 1.0, delta: 1.0e-9}   # required for DP methods and public_use
+        rows: 28155                    # default: as many as the source (DP: its noisy estimate)
+        seed: 7
+        holdout: 0.2                   # a share of the source set aside as the risk measures' control set
+        columns:
+          wage:   {kind: numeric, edges: [0, 200, 400, 800, 20000], sensitive: true}
+          region: {categories: [northeast, midwest, south, west], key: true}
+          notes:  {exclude: true}
+        rules:
+          - {name: adult_wage, condition: "wage > 0", when: "experience >= 0"}
+        formulas: ["wage ~ education + experience", {formula: "parttime ~ wage", family: binomial}]
+        metrics: [utility, risk]
+
+Purposes are the ESSnet presets: ``structural`` (schema and domains only: method ``uniform``, reads no statistics),
+``public_use`` (differential privacy required, low-order marginals: ``mst`` by default), ``scientific_use`` (richer
+dependence: ``bayesnet``) and ``twin`` (``bayesnet`` with ``degree: 3``).
+
+:func:`load` validates every file of a catalog together and reports every problem at once, each with its file and
+YAML path (``catalogs/cps.yml: tables[0].columns.wage.edgs: unknown key; did you mean 'edges'?``). With a database,
+:func:`check_database` also checks that sources and columns exist. :func:`build` then creates, for each selected
+table, the synthetic table and its ``__privacy``, ``__utility`` and ``__risk`` tables, all in ONE transaction: a
+failure at any step leaves the database exactly as it was before the run and names the table and step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlglot
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from synthsql.errors import SynthsqlError, did_you_mean
+
+__all__ = ["Catalog", "TableDecl", "CatalogError", "BuildError", "load", "check_database", "build", "PURPOSES"]
+
+PURPOSES = {
+    "structural": ("uniform", {}),
+    "public_use": ("mst", {}),
+    "scientific_use": ("bayesnet", {}),
+    "twin": ("bayesnet", {"degree": 3}),
+}
+
+
+class CatalogError(SynthsqlError):
+    """A catalog does not validate; ``problems`` lists every problem as 'file: path: message'."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            f"The catalog has {len(self.problems)} problem(s):\n" + "\n".join(f"  {p}" for p in self.problems)
+        )
+
+
+class BuildError(SynthsqlError):
+    """A build step failed; the database was left as it was before the run."""
+
+    def __init__(self, table: str, step: str, cause: BaseException) -> None:
+        self.table, self.step, self.cause = table, step, cause
+        super().__init__(
+            f"Building {table!r} failed at step {step!r}: {cause}. Nothing was changed in the database."
+        )
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnDecl(_Strict):
+    kind: Literal["categorical", "boolean", "integer", "numeric", "date", "timestamp", "identifier", "excluded"] | None = None
+    categories: list[Any] | None = None
+    bins: list[list[float]] | None = None
+    edges: list[float] | None = None
+    other: Any = None
+    key: bool = False
+    sensitive: bool = False
+    exclude: bool = False
+
+    @field_validator("categories")
+    @classmethod
+    def _no_duplicates(cls, value: list[Any] | None) -> list[Any] | None:
+        if value is not None:
+            seen = set()
+            for item in value:
+                if item in seen:
+                    raise ValueError(f"lists the category {item!r} twice")
+                seen.add(item)
+        return value
+
+
+class RuleDecl(_Strict):
+    name: str
+    condition: str
+    when: str | None = None
+
+
+class FormulaDecl(_Strict):
+    formula: str
+    family: Literal["gaussian", "binomial", "poisson"] = "gaussian"
+
+
+class PrivacyDecl(_Strict):
+    epsilon: float = Field(gt=0)
+    delta: float = Field(default=1e-9, gt=0, lt=1)
+    domain_share: float | None = Field(default=None, gt=0, lt=1)
+
+    @field_validator("epsilon")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be finite")
+        return value
+
+
+class TableDecl(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=50)
+    source: str
+    target: str | None = None
+    purpose: Literal["structural", "public_use", "scientific_use", "twin"] = "scientific_use"
+    method: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    privacy: PrivacyDecl | None = None
+    rows: int | None = Field(default=None, gt=0)
+    seed: int = Field(default=0, ge=0)
+    holdout: float | None = Field(default=None, gt=0, le=0.5)
+    columns: dict[str, ColumnDecl] = Field(default_factory=dict)
+    rules: list[RuleDecl] = Field(default_factory=list)
+    formulas: list[str | FormulaDecl] = Field(default_factory=list)
+    metrics: list[Literal["utility", "risk"]] = Field(default_factory=lambda: ["utility", "risk"])
+    k: int = Field(default=5, ge=1)
+
+    @property
+    def target_name(self) -> str:
+        return self.target or self.name
+
+    @property
+    def method_name(self) -> str:
+        return self.method or PURPOSES[self.purpose][0]
+
+    @property
+    def method_params(self) -> dict[str, Any]:
+        return {**(PURPOSES[self.purpose][1] if self.method is None else {}), **self.params}
+
+    def describe_args(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`synthsql.describe` from the column declarations."""
+        overrides = {}
+        for name, col in self.columns.items():
+            declared = {
+                k: v
+                for k, v in col.model_dump(exclude_none=True).items()
+                if k in ("kind", "categories", "bins", "edges", "other")
+            }
+            if declared:
+                overrides[name] = declared
+        return {
+            "columns": overrides,
+            "keys": [n for n, c in self.columns.items() if c.key],
+            "sensitive": [n for n, c in self.columns.items() if c.sensitive],
+            "exclude": [n for n, c in self.columns.items() if c.exclude],
+        }
+
+
+class CatalogFile(_Strict):
+    version: Literal[1] = 1
+    tables: list[dict[str, Any]]  # each validated on its own, so that one bad table does not hide another's problems
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every table of a catalog, with the file each came from and the YAML text (for the report)."""
+
+    tables: tuple[TableDecl, ...]
+    files: Mapping[str, Path] = field(default_factory=dict)  # table name -> file
+    texts: Mapping[Path, str] = field(default_factory=dict)
+
+    def select(self, names: Iterable[str] | None) -> list[TableDecl]:
+        if not names:
+            return list(self.tables)
+        known = {t.name: t for t in self.tables}
+        chosen = []
+        for name in names:
+            if name not in known:
+                raise CatalogError([f"--select {name}: no such table in the catalog.{did_you_mean(name, known)}"])
+            chosen.append(known[name])
+        return chosen
+
+
+def _paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted([*p.glob("*.yml"), *p.glob("*.yaml")]))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise CatalogError([f"{p}: no such file or directory"])
+    if not out:
+        raise CatalogError([f"{', '.join(map(str, items))}: no catalog files (*.yml) found"])
+    return out
+
+
+def _yaml_path(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+_FIELDS = {
+    "": CatalogFile,
+    "tables": TableDecl,
+    "columns": ColumnDecl,
+    "rules": RuleDecl,
+    "privacy": PrivacyDecl,
+    "formulas": FormulaDecl,
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    loc = [p for p in error["loc"] if p not in ("str", "FormulaDecl")]
+    if error["type"] == "extra_forbidden":
+        parent = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str) and p in _FIELDS), "")
+        model = _FIELDS.get(parent, TableDecl if "tables" in loc else CatalogFile)
+        return f"{_yaml_path(loc)}: unknown key.{did_you_mean(str(loc[-1]), list(model.model_fields))}"
+    if error["type"] == "literal_error" and loc and loc[-1] == "purpose":
+        return f"{_yaml_path(loc)}: {error['input']!r} is not a purpose.{did_you_mean(str(error['input']), PURPOSES)} Purposes: {', '.join(PURPOSES)}."
+    if error["type"] == "missing":
+        return f"{_yaml_path(loc)}: required, missing"
+    return f"{_yaml_path(loc)}: {error['msg']} (got {error.get('input')!r})"
+
+
+def load(paths: str | Path | Sequence[str | Path]) -> Catalog:
+    """Read and validate catalog files (a file, a directory of ``*.yml``, or several); every problem is collected
+    and raised together as a :class:`CatalogError`."""
+    from synthsql.generators import REGISTRY, get_generator
+
+    problems: list[str] = []
+    tables: list[TableDecl] = []
+    files: dict[str, Path] = {}
+    texts: dict[Path, str] = {}
+    for path in _paths(paths):
+        text = path.read_text()
+        texts[path] = text
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+            problems.append(f"{path}: invalid YAML at {where}: {getattr(err, 'problem', err)}")
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{path}: (top): a catalog is a mapping with 'tables:', got {type(data).__name__}")
+            continue
+        try:
+            parsed = CatalogFile.model_validate(data)
+        except ValidationError as err:
+            problems.extend(f"{path}: {_message(e)}" for e in err.errors())
+            continue
+        for i, item in enumerate(parsed.tables):
+            where = f"{path}: tables[{i}]"
+            try:
+                table = TableDecl.model_validate(item)
+            except ValidationError as err:
+                problems.extend(f"{path}: {_message({**e, 'loc': ('tables', i, *e['loc'])})}" for e in err.errors())
+                problems.extend(f"{where}.{p}" for p in _raw_problems(item, REGISTRY))
+                continue
+            if table.name in files:
+                problems.append(f"{where}.name: {table.name!r} is also declared in {files[table.name]}")
+            files[table.name] = path
+            tables.append(table)
+            problems.extend(f"{where}.{p}" for p in _semantic_problems(table, REGISTRY, get_generator))
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(tuple(tables), files, texts)
+
+
+def _raw_problems(item: Mapping[str, Any], registry: Mapping[str, type]) -> list[str]:
+    """For a table that failed type validation: the method name and the rules, so that no problem hides another."""
+    out = []
+    method = item.get("method")
+    if isinstance(method, str) and method not in registry:
+        out.append(f"method: unknown method {method!r}.{did_you_mean(method, registry)} Methods: {', '.join(sorted(registry))}.")
+    out += _rule_problems(item.get("rules") if isinstance(item.get("rules"), list) else [])
+    return out
+
+
+def _rule_problems(rules: Sequence[Any]) -> list[str]:
+    out = []
+    for j, rule in enumerate(rules):
+        for part in ("condition", "when"):
+            text = getattr(rule, part, None) if not isinstance(rule, Mapping) else rule.get(part)
+            if not isinstance(text, str):
+                continue
+            try:
+                sqlglot.parse_one(text, read="duckdb")
+            except sqlglot.errors.ParseError as err:
+                out.append(f"rules[{j}].{part}: does not parse as SQL: {str(err).splitlines()[0]}")
+    return out
+
+
+def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_generator: Callable[..., Any]) -> list[str]:
+    """What YAML types cannot say: known method and parameters, purpose against privacy, rules that parse."""
+    out = []
+    method = table.method_name
+    if method not in registry:
+        out.append(f"method: unknown method {method!r}.{did_you_mean(method, registry)} Methods: {', '.join(sorted(registry))}.")
+    else:
+        try:
+            get_generator(method, **table.method_params)
+        except SynthsqlError as err:
+            out.append(f"params: {err}")
+        private = getattr(registry[method], "private", False)
+        if private and table.privacy is None:
+            out.append(f"privacy: method {method!r} is differentially private and needs privacy: {{epsilon: ...}}.")
+        if not private and table.privacy is not None:
+            out.append(f"privacy: method {method!r} is not differentially private; drop privacy or use mst, aim or privbayes.")
+        if table.purpose == "public_use" and not private:
+            out.append(f"purpose: public_use needs a differentially private method (mst, aim, privbayes), not {method!r}.")
+        if table.purpose == "structural" and method != "uniform":
+            out.append(f"purpose: structural files carry no statistics: method must be 'uniform', not {method!r}.")
+    if table.target_name == table.source:
+        out.append(f"target: {table.target_name!r} is the source table; synthsql never writes the source.")
+    out += _rule_problems(table.rules)
+    for name, col in table.columns.items():
+        if col.key and col.sensitive:
+            out.append(f"columns.{name}: a column cannot be both key and sensitive.")
+        if col.exclude and (col.key or col.sensitive):
+            out.append(f"columns.{name}: an excluded column cannot be a key or sensitive.")
+        if col.edges is not None and col.bins is not None:
+            out.append(f"columns.{name}: give edges or bins, not both.")
+    return out
+
+
+def check_database(catalog: Catalog, db: Any, tables: Sequence[TableDecl] | None = None) -> None:
+    """Check the selected tables against the database: sources exist, declared columns exist (with suggestions)."""
+    from synthsql.connection import TableRef
+
+    problems = []
+    for table in tables if tables is not None else catalog.tables:
+        where = f"{catalog.files.get(table.name, '?')}: tables[{list(catalog.tables).index(table)}]"
+        try:
+            ref = TableRef.parse(table.source)
+            TableRef.parse(table.target_name).check_safe()
+        except SynthsqlError as err:
+            problems.append(f"{where}.source/target: {err}")
+            continue
+        if not db.exists(ref):
+            problems.append(f"{where}.source: table {table.source!r} is not in the database.")
+            continue
+        names = list(db.table(ref).schema().names)
+        for name in table.columns:
+            if name not in names:
+                problems.append(f"{where}.columns.{name}: no such column in {table.source!r}.{did_you_mean(name, names)}")
+    if problems:
+        raise CatalogError(problems)
+
+
+@dataclass(frozen=True)
+class Built:
+    """What :func:`build` made for one catalog table."""
+
+    name: str
+    tables: tuple[str, ...]
+    rows: int
+    seconds: Mapping[str, float]
+
+
+def build(
+    catalog: Catalog,
+    con: Any,
+    /,
+    *,
+    select: Iterable[str] | None = None,
+    progress: Callable[[str, str], None] | None = None,
+) -> list[Built]:
+    """Build the selected tables: describe, fit, write, evaluate; all in one transaction.
+
+    The same catalog and seeds give identical tables. ``progress(table, step)`` is called as each step starts.
+    """
+    import time
+
+    from synthsql.connection import connect
+
+    db = connect(con)
+    chosen = catalog.select(select)
+    check_database(catalog, db, chosen)
+    out = []
+    with db.transaction():
+        for table in chosen:
+            seconds: dict[str, float] = {}
+            step = "describe"
+            try:
+                made = []
+                for step, action in _steps(db, table):
+                    if progress is not None:
+                        progress(table.name, step)
+                    start = time.perf_counter()
+                    made.extend(action())
+                    seconds[step] = time.perf_counter() - start
+            except SynthsqlError as err:
+                raise BuildError(table.name, step, err) from err
+            except Exception as err:  # a failure of the database or a bug: still say where, still roll back
+                raise BuildError(table.name, step, err) from err
+            rows = int(db.backend.execute(db.table(table.target_name).count()))
+            out.append(Built(table.name, tuple(made), rows, seconds))
+    return out
+
+
+def _steps(db: Any, table: TableDecl) -> list[tuple[str, Callable[[], list[str]]]]:
+    """The build steps of one table, each returning the tables it wrote; state flows through ``state``."""
+    import synthsql as ss
+
+    state: dict[str, Any] = {}
+
+    def describe() -> list[str]:
+        state["spec"] = ss.describe(db, table.source, **table.describe_args())
+        return []
+
+    def fit() -> list[str]:
+        privacy = table.privacy
+        kwargs: dict[str, Any] = dict(table.method_params)
+        if privacy is not None:
+            kwargs.update(epsilon=privacy.epsilon, delta=privacy.delta)
+            if privacy.domain_share is not None:
+                kwargs["domain_share"] = privacy.domain_share
+        if table.holdout is not None:
+            from synthsql.holdout import Holdout
+
+            kwargs["holdout"] = Holdout(table.holdout, seed=table.seed)
+        state["model"] = ss.fit(db, table.source, method=table.method_name, spec=state["spec"], seed=table.seed, **kwargs)
+        return []
+
+    def write() -> list[str]:
+        model = state["model"]
+        ss.materialize(db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True)
+        return [table.target_name] + ([f"{table.target_name}__privacy"] if model.privacy is not None else [])
+
+    def utility() -> list[str]:
+        formulas = [f if isinstance(f, str) else (f.formula, f.family) for f in table.formulas]
+        rules = [ss.Rule(r.name, r.condition, when=r.when) for r in table.rules]
+        state["evaluation"] = ss.evaluate(
+            db, real=table.source, synthetic=table.target_name, spec=state["spec"], rules=rules, formulas=formulas,
+            seed=table.seed,
+        )
+        return list(state["evaluation"].tables)
+
+    steps: list[tuple[str, Callable[[], list[str]]]] = [("describe", describe), ("fit", fit), ("write", write)]
+    if "utility" in table.metrics or "risk" in table.metrics:
+        steps.append(("evaluate", utility))
+    return steps
+
+
+def dump_starter(spec: Any, *, source: str, purpose: str = "scientific_use") -> str:
+    """A starter catalog for a described table: its columns with the domains found in the data, to be reviewed
+    (and, for a DP release, replaced by public domains)."""
+    columns: dict[str, Any] = {}
+    for col in spec.columns:
+        entry: dict[str, Any] = {"kind": col.kind}
+        if col.kind == "categorical":
+            entry["categories"] = list(col.categories or ())
+        elif col.bins:
+            entry["bins"] = [b.to_json() for b in col.bins]
+        if col.kind in ("identifier", "excluded"):
+            entry = {"exclude": True}
+        columns[col.name] = entry
+    name = source.split(".")[-1]
+    document = {
+        "version": 1,
+        "tables": [
+            {
+                "name": f"{name}_synth",
+                "source": source,
+                "purpose": purpose,
+                "seed": 1,
+                "columns": columns,
+                "metrics": ["utility", "risk"],
+            }
+        ],
+    }
+    header = (
+        f"# Starter catalog for {source}, written by `synthsql infer`.\n"
+        "# The domains below were read from the data: review them, mark keys (key: true) and sensitive columns\n"
+        "# (sensitive: true), and for a differentially private release (purpose: public_use) replace them by public\n"
+        "# domains.\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
