@@ -45,16 +45,26 @@ def propensity_mse(p: np.ndarray, weights: np.ndarray, c: float) -> float:
     return float(np.sum(weights * (p - c) ** 2) / np.sum(weights))
 
 
+MAX_CELLS = 1_000_000  # the default cross-classification of pmse_cells stays below this many cells
+
+
 def pmse_cells(
     con: Database | Any, real: str, synthetic: str, spec: TableSpec, /, *, columns: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """Cell-based pMSE over ``columns`` (default: the key columns of ``spec``, else every categorical column).
+    """Cell-based pMSE over ``columns`` (default: the key columns of ``spec``, else every categorical column, as many
+    of them, in order, as keep the cross-classification under ``MAX_CELLS`` cells).
 
     Returns ``{"pmse", "s_pmse", "null", "cells", "columns"}``.
     """
     db = connect(con)
     if columns is None:
-        columns = spec.keys() or [c.name for c in spec.modelled if c.kind in ("categorical", "boolean")]
+        candidates = spec.keys() or [c.name for c in spec.modelled if c.kind in ("categorical", "boolean")]
+        columns, size = [], 1
+        for name in candidates:
+            size *= spec.column(name).cells
+            if size > MAX_CELLS and columns:
+                break
+            columns.append(name)
     columns = list(columns)
     if not columns:
         raise InvalidParameterError("Cell-based pMSE needs at least one column; name them with columns=[...].")

@@ -1,0 +1,195 @@
+"""Catalogs and the CLI: validation with YAML paths, dbt-style builds (idempotent, all or nothing), exit codes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import synthsql as ss
+import synthsql.catalog as catalog_module
+from synthsql.catalog import BuildError, CatalogError, build, load
+from synthsql.cli import EXIT_CATALOG, EXIT_DATABASE, EXIT_FAILED, EXIT_OK, main
+from tests.conftest import read_sorted, table_names
+
+CATALOGS = Path(__file__).resolve().parents[1] / "catalogs"
+
+
+def write(tmp_path: Path, text: str, name: str = "c.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def snapshot(db: ss.Database, names) -> dict[str, pd.DataFrame]:
+    return {n: read_sorted(db, n) for n in sorted(names)}
+
+
+def test_the_shipped_catalogs_validate():
+    catalog = load(CATALOGS)
+    assert {t.source for t in catalog.tables} >= {"cps1988", "eusilc", "ses"}
+    assert main(["validate", str(CATALOGS)]) == EXIT_OK
+
+
+SMALL = """
+version: 1
+tables:
+  - name: {prefix}_dp
+    source: cps1988
+    purpose: public_use
+    method: privbayes
+    privacy: {{epsilon: 1.0}}
+    seed: 3
+    columns:
+      wage: {{edges: [0, 300, 600, 1000, 20000], sensitive: true}}
+      education: {{edges: [0, 12, 16, 20], key: true}}
+      experience: {{edges: [-5, 10, 30, 70], key: true}}
+      ethnicity: {{categories: [cauc, afam]}}
+      smsa: {{categories: ["yes", "no"]}}
+      region: {{categories: [northeast, midwest, south, west], key: true}}
+      parttime: {{categories: ["no", "yes"]}}
+    rules: [{{name: positive, condition: "wage > 0"}}]
+    formulas: ["wage ~ education + region"]
+  - name: {prefix}_sci
+    source: cps1988
+    purpose: scientific_use
+    seed: 3
+    columns: {{wage: {{sensitive: true}}, region: {{key: true}}, education: {{key: true}}}}
+  - name: {prefix}_struct
+    source: cps1988
+    purpose: structural
+    metrics: [utility]
+"""
+
+
+def test_build_twice_gives_identical_tables(db, tmp_path, fresh_name):
+    catalog = load(write(tmp_path, SMALL.format(prefix=fresh_name)))
+    first = build(catalog, db)
+    made = {t for b in first for t in b.tables}
+    assert {f"{fresh_name}_dp", f"{fresh_name}_dp__privacy", f"{fresh_name}_dp__utility", f"{fresh_name}_sci",
+            f"{fresh_name}_struct"} <= made
+    assert made <= table_names(db)
+    before = snapshot(db, made)
+    again = build(catalog, db)
+    assert {t for b in again for t in b.tables} == made
+    after = snapshot(db, made)
+    for name in made:
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+
+
+@pytest.mark.parametrize("step", ["fit", "write", "evaluate"])
+def test_a_failure_at_any_step_leaves_the_database_as_it_was(db, tmp_path, fresh_name, monkeypatch, step):
+    catalog = load(write(tmp_path, SMALL.format(prefix=fresh_name)))
+    build(catalog, db, select=[f"{fresh_name}_sci"])  # an earlier run: its tables must survive a failed rebuild
+    names = table_names(db)
+    before = snapshot(db, {n for n in names if n.startswith(fresh_name)})
+    target = {"fit": "fit", "write": "materialize", "evaluate": "evaluate"}[step]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"injected failure in {target}")
+
+    monkeypatch.setattr(ss, target, broken)
+    with pytest.raises(BuildError, match=f"at step '{step}'.*injected failure"):
+        build(catalog, db)  # the first table (dp) fails: nothing of this run may remain
+    monkeypatch.undo()
+    assert table_names(db) == names
+    after = snapshot(db, before)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(frame, after[name], obj=name)
+
+
+def test_a_failing_metric_in_the_last_table_rolls_back_the_whole_run(db, tmp_path, fresh_name, monkeypatch):
+    catalog = load(write(tmp_path, SMALL.format(prefix=fresh_name)))
+    names = table_names(db)
+    real = catalog_module._steps
+
+    def steps(database, table):
+        out = real(database, table)
+        if table.name.endswith("_struct"):
+            out.append(("risk", lambda: (_ for _ in ()).throw(ValueError("metric exploded"))))
+        return out
+
+    monkeypatch.setattr(catalog_module, "_steps", steps)
+    with pytest.raises(BuildError, match=f"'{fresh_name}_struct' failed at step 'risk'"):
+        build(catalog, db)
+    assert table_names(db) == names  # the two tables built before it in the same run are gone too
+
+
+def test_infer_then_build_a_table_the_catalog_has_never_seen(tmp_path, fresh_name):
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    database = ss.connect(url)
+    ss.datasets.load(database, "ses")
+    database.backend.raw_sql(f"CREATE TABLE {fresh_name} AS SELECT * FROM ses LIMIT 3000")
+    database.backend.disconnect()
+    starter = tmp_path / "starter.yml"
+    assert main(["infer", fresh_name, "--db", url, "-o", str(starter)]) == EXIT_OK
+    assert main(["validate", str(starter), "--db", url]) == EXIT_OK
+    assert main(["build", str(starter), "--db", url, "--quiet"]) == EXIT_OK
+    database = ss.connect(url)
+    assert database.table(f"{fresh_name}_synth").count().execute() == 3000
+    assert database.exists(ss.TableRef.parse(f"{fresh_name}_synth__utility"))
+
+
+BAD = {
+    "invalid YAML": ("version: 1\ntables:\n  - name: [\n", "invalid YAML at line"),
+    "unknown key": ("version: 1\ntables:\n  - {name: a, source: cps1988, sorce: x}\n", "tables[0].sorce: unknown key. Did you mean 'source'?"),
+    "wrong type": ("version: 1\ntables:\n  - {name: a, source: cps1988, rows: many}\n", "tables[0].rows: Input should be a valid integer"),
+    "unknown method": ("version: 1\ntables:\n  - {name: a, source: cps1988, method: bayesnett}\n", "tables[0].method: unknown method 'bayesnett'. Did you mean 'bayesnet'?"),
+    "bad rule": ("version: 1\ntables:\n  - {name: a, source: cps1988, rules: [{name: r, condition: 'wage >> AND'}]}\n", "tables[0].rules[0].condition: does not parse as SQL"),
+    "purpose vs privacy": ("version: 1\ntables:\n  - {name: a, source: cps1988, purpose: public_use, method: bayesnet}\n", "tables[0].purpose: public_use needs a differentially private method"),
+    "DP without budget": ("version: 1\ntables:\n  - {name: a, source: cps1988, method: mst}\n", "tables[0].privacy: method 'mst' is differentially private and needs privacy"),
+    "budget without DP": ("version: 1\ntables:\n  - {name: a, source: cps1988, privacy: {epsilon: 1}}\n", "tables[0].privacy: method 'bayesnet' is not differentially private"),
+    "bad epsilon": ("version: 1\ntables:\n  - {name: a, source: cps1988, method: mst, privacy: {epsilon: 0}}\n", "tables[0].privacy.epsilon: Input should be greater than 0"),
+    "duplicate category": ("version: 1\ntables:\n  - {name: a, source: cps1988, columns: {region: {categories: [a, a]}}}\n", "tables[0].columns.region.categories: Value error, lists the category 'a' twice"),
+    "unknown top key": ("version: 1\ntabels: []\n", "tabels: unknown key. Did you mean 'tables'?"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_catalogs_get_one_clear_message_and_exit_3(tmp_path, capsys, case):
+    text, message = BAD[case]
+    path = write(tmp_path, text)
+    with pytest.raises(CatalogError) as err:
+        load(path)
+    assert message in str(err.value)
+    assert len([p for p in err.value.problems if message in p]) == 1
+    url = f"duckdb:///{tmp_path / 'untouched.duckdb'}"
+    assert main(["build", str(path), "--db", url, "--quiet"]) == EXIT_CATALOG
+    assert message in capsys.readouterr().err
+    assert ss.connect(url).list_tables() == []
+
+
+def test_unknown_column_and_missing_source_are_found_against_the_database(db, tmp_path):
+    path = write(tmp_path, "version: 1\ntables:\n  - {name: a, source: cps1988, columns: {wgae: {key: true}}}\n"
+                           "  - {name: b, source: cps1989}\n")
+    names = table_names(db)
+    with pytest.raises(CatalogError) as err:
+        build(load(path), db)
+    text = str(err.value)
+    assert "tables[0].columns.wgae: no such column in 'cps1988'. Did you mean 'wage'?" in text
+    assert "tables[1].source: table 'cps1989' is not in the database." in text
+    assert table_names(db) == names
+
+
+def test_an_unreachable_database_exits_4(tmp_path, capsys):
+    shutil.copy(CATALOGS / "cps1988.yml", tmp_path / "c.yml")
+    code = main(["build", str(tmp_path / "c.yml"), "--db", "postgresql://nobody@127.0.0.1:1/none", "--quiet"])
+    assert code == EXIT_DATABASE
+    assert "database error" in capsys.readouterr().err
+
+
+def test_help_everywhere_and_compile(capsys):
+    for command in ([], ["infer"], ["validate"], ["build"], ["evaluate"], ["report"], ["compile"], ["demo"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--help"])
+        assert exit_.value.code == 0
+        assert "Exit codes" in capsys.readouterr().out
+    assert main(["compile"]) == EXIT_OK
+    assert "key_matches" in capsys.readouterr().out.split()
+    for dialect in ("duckdb", "postgres"):
+        assert main(["compile", "key_matches", "--dialect", dialect]) == EXIT_OK
+        assert "SELECT" in capsys.readouterr().out
+    assert main(["compile", "key_matche"]) == EXIT_FAILED
+    assert "Did you mean 'key_matches'" in capsys.readouterr().err
