@@ -28,11 +28,11 @@ from synthsql.generators import check_int, register
 from synthsql.generators.graphical import (
     GraphicalModel,
     Noisy,
+    Projector,
     estimate,
     mbi,
     network_from,
     noisy_oneway,
-    project,
     public_spec,
 )
 from synthsql.model import Model
@@ -113,8 +113,9 @@ class AIM:
             size_limit = self.max_model_size * (used + 0.5 / sigma**2 + epsilon**2 / 8) / rho
             eligible = self._eligible(candidates, model, domain, size_limit)
             bias = math.sqrt(2 / math.pi) * sigma
+            projector = Projector(model)
             errors = [
-                candidates[cl] * (np.abs(answers[cl] - project(model, cl)).sum() - bias * answers[cl].size)
+                candidates[cl] * (np.abs(answers[cl] - projector(cl)).sum() - bias * answers[cl].size)
                 for cl in eligible
             ]
             index = budget.exponential(
@@ -127,9 +128,9 @@ class AIM:
             chosen = eligible[index]
             y = budget.gaussian(answers[chosen], sigma=sigma, step="marginal", columns=chosen)
             measurements.append(Noisy(chosen, y.ravel().astype(np.float64), sigma))
-            before = project(model, chosen)
+            before = projector(chosen)
             model = estimate(sizes, measurements, iters=self.round_iters, warm_start=model)
-            if np.abs(project(model, chosen) - before).sum() <= bias * before.size and not terminate:
+            if np.abs(Projector(model)(chosen) - before).sum() <= bias * before.size and not terminate:
                 sigma /= 2
                 epsilon *= 2
         model = estimate(sizes, measurements, iters=self.iters, warm_start=model)

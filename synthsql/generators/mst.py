@@ -97,11 +97,15 @@ class MST:
         rho_each: float,
     ) -> list[tuple[str, ...]]:
         """Kruskal's algorithm with each edge chosen by the exponential mechanism."""
+        # the model of the 1-way measurements alone is a product of its 1-way marginals: a pair's projection is the
+        # outer product of the two (no inference needed)
         independent = estimate(compression.sizes, oneway, iters=500)
+        total = float(independent.total)
+        share = {c: project(independent, (c,)) / total for c in columns}
         pairs = list(itertools.combinations(columns, 2))
         exact = store.marginals(pairs)
         score = {
-            pair: float(np.abs(compression.counts(pair, x) - project(independent, pair)).sum())
+            pair: float(np.abs(compression.counts(pair, x) - total * np.outer(share[pair[0]], share[pair[1]])).sum())
             for pair, x in zip(pairs, exact, strict=True)
         }
         epsilon = float(np.sqrt(8.0 * rho_each))
