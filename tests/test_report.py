@@ -1,0 +1,312 @@
+"""The HTML report: every section, one plot per column, a full heatmap, nothing fetched, names escaped, and it renders.
+
+Reports are made on cps1988 synthesized with bayesnet and with PrivBayes (differentially private), on DuckDB and on
+PostgreSQL, then parsed; one report is opened in headless Chromium (Debian's ``chromium`` and ``chromium-driver``),
+which must draw every SVG with a non-empty box and log no console error. Under CI (``CI=true``) a missing browser
+fails the browser test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import synthsql as ss
+from synthsql.evaluate import Evaluation
+from synthsql.metrics.distance import distance_risk
+from synthsql.metrics.risk import risk_measures
+from synthsql.report import RISK_EXPLANATIONS, cell_labels, render_report, write_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SECTIONS = ["summary", "columns", "pairs", "glm", "risk", "privacy", "catalog"]
+CATALOG = "tables:\n  - name: cps_synth\n    source: cps1988\n    method: <bayesnet & co>\n"
+FORMULAS = ["wage ~ education + experience + ethnicity + region"]
+
+
+class Page(HTMLParser):
+    """The parts of a report the tests look at: elements with their attributes, and the text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str], str | None]] = []  # (tag, attributes, enclosing section)
+        self.text: list[str] = []
+        self._section: list[str | None] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {k: v or "" for k, v in attrs}
+        if tag == "section":
+            self._section.append(attributes.get("id"))
+        self.elements.append((tag, attributes, self._section[-1] if self._section else None))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}, self._section[-1] if self._section else None))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section" and self._section:
+            self._section.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def find(self, tag: str, cls: str | None = None, section: str | None = None) -> list[dict[str, str]]:
+        return [
+            a
+            for t, a, s in self.elements
+            if t == tag and (cls is None or cls in a.get("class", "").split()) and (section is None or s == section)
+        ]
+
+    @property
+    def sections(self) -> list[str]:
+        return [a["id"] for t, a, _ in self.elements if t == "section"]
+
+
+def with_risk(evaluation: Evaluation, risk: pd.DataFrame) -> Any:
+    """The evaluation with risk rows: its own when evaluate() measured them, else these."""
+    if getattr(evaluation, "risk", None) is not None and len(evaluation.risk):
+        return evaluation
+    fields = {f.name: getattr(evaluation, f.name) for f in dataclasses.fields(evaluation)}
+    if "risk" in fields:
+        return dataclasses.replace(evaluation, risk=risk)
+
+    @dataclasses.dataclass(frozen=True)
+    class WithRisk(Evaluation):
+        risk: pd.DataFrame | None = None
+
+    return WithRisk(**fields, risk=risk)
+
+
+def external_references(text: str, page: Page) -> list[str]:
+    """Everything the page would fetch from outside itself."""
+    found = []
+    for tag, attrs, _ in page.elements:
+        if tag in ("link", "img", "iframe", "object", "embed", "audio", "video", "source", "base"):
+            found.append(f"<{tag}>")
+        if tag == "script" and "src" in attrs:
+            found.append("<script src>")
+        for name in ("src", "href", "xlink:href", "data", "action", "poster"):
+            value = attrs.get(name, "").strip().lower()
+            if value.startswith(("http:", "https:", "//", "ftp:")):
+                found.append(f"{tag} {name}={value}")
+    found += re.findall(r"@import|url\(\s*['\"]?(?:https?:|//)", text, flags=re.IGNORECASE)
+    return found
+
+
+def check_report(text: str, spec: ss.TableSpec, *, dp: bool | None, glm: bool, risk: bool, catalog: bool) -> Page:
+    """Check a report's structure; ``dp`` is None when no model was given."""
+    page = Page(text)
+    assert page.sections == SECTIONS
+    modelled = [c.name for c in spec.modelled]
+    charts = page.find("svg", "column-chart", section="columns")
+    assert [c["data-column"] for c in charts] == modelled  # one SVG per modelled column, in order
+    heatmaps = page.find("svg", "heatmap", section="pairs")
+    assert len(heatmaps) == 1
+    d = len(modelled)
+    assert len(page.find("rect", "cell", section="pairs")) == d * (d - 1) // 2
+    assert external_references(text, page) == []
+    assert page.find("script") == []
+    body = "".join(page.text)
+    # Every SVG is well-formed XML on its own: nothing from the data broke out of its escaping.
+    for svg in re.findall(r"<svg\b.*?</svg>", text, flags=re.DOTALL):
+        ET.fromstring(svg)
+    assert "Mean 2-way TVD" in body and "k-marginal score" in body
+    assert ("pMSE ratio (cells)".upper() in body.upper()) or "pMSE ratio" in body
+    # Bin labels on the axes of numeric columns, and the NULL cell.
+    wage = spec.column("wage")
+    assert cell_labels(wage)[1] in body and "NULL" in body
+    forests = page.find("svg", "forest", section="glm")
+    assert len(forests) == (len(FORMULAS) if glm else 0)
+    if glm:
+        assert "CI overlap" in body and "std. difference" in body
+    if risk:
+        assert "repU" in body and RISK_EXPLANATIONS["repU"] in body and RISK_EXPLANATIONS["dcr_median"] in body
+        assert "No disclosure-risk measures" not in body
+    if dp:
+        assert "differentially private" in body and "ε = 1" in body
+        assert len(page.find("svg", "share", section="privacy")) >= 1
+        assert "joint table" in body and "total (" in body
+    elif dp is False:
+        assert "not differentially private" in body
+    if catalog:
+        assert "method: <bayesnet & co>" in body and "<bayesnet & co>" not in text  # shown, and escaped
+    else:
+        assert "No catalog was given" in body
+    return page
+
+
+@pytest.fixture(scope="module")
+def cps(db):
+    spec = ss.describe(db, "cps1988")
+    bayesnet = ss.fit(db, "cps1988", method="bayesnet", spec=spec, seed=1)
+    ss.materialize(db, bayesnet, "report_bayesnet", seed=2, replace=True)
+    private = ss.fit(db, "cps1988", method="privbayes", epsilon=1.0, domain_share=0.2, seed=1)
+    ss.materialize(db, private, "report_privbayes", seed=2, replace=True)
+    return {"bayesnet": (spec, bayesnet), "privbayes": (private.spec, private)}
+
+
+@pytest.mark.parametrize("method", ["bayesnet", "privbayes"])
+def test_report_has_every_section_and_plot(db, cps, method):
+    spec, model = cps[method]
+    synthetic = f"report_{method}"
+    evaluation = ss.evaluate(db, real="cps1988", synthetic=synthetic, spec=spec, formulas=FORMULAS, pmse=["cells"],
+                             write=False)
+    risk = pd.concat(
+        [
+            risk_measures(db, "cps1988", synthetic, spec, keys=["ethnicity", "region", "smsa"], targets=["parttime"]),
+            distance_risk(db, "cps1988", synthetic, spec, sample_rows=500, reference_rows=500),
+        ],
+        ignore_index=True,
+    )
+    text = render_report(db, real="cps1988", synthetic=synthetic, spec=spec, evaluation=with_risk(evaluation, risk),
+                         model=model, catalog=CATALOG)
+    page = check_report(text, spec, dp=method == "privbayes", glm=True, risk=True, catalog=True)
+    body = "".join(page.text)
+    rows = int(db.table(synthetic).count().execute())  # a DP model draws its (noisy) row count
+    assert "cps1988, 28,155 rows" in body and f"{synthetic}, {rows:,} rows" in body
+    # The per-column captions carry the TVD, and KS for numeric columns, as evaluate measured it.
+    ks = evaluation.utility.set_index(["metric", "scope"]).loc[("ks", "wage"), "value"]
+    assert f"KS {ks:.3g}" in body
+    assert len(text.encode()) < 2_000_000
+
+
+def test_report_without_evaluation_or_model(db, cps, tmp_path):
+    spec, _ = cps["bayesnet"]
+    path = write_report(tmp_path / "report.html", db, real="cps1988", synthetic="report_bayesnet", spec=spec)
+    text = path.read_text(encoding="utf-8")
+    page = check_report(text, spec, dp=None, glm=False, risk=False, catalog=False)
+    body = "".join(page.text)
+    assert "No GLM was fitted" in body and "No model was given" in body
+
+
+def test_report_escapes_names_and_values_from_the_data(db, fresh_name):
+    n = 120
+    hostile = ["<script>alert(1)</script>", "a & b", '"quoted"', "</svg><p>"]
+    table = pa.table(
+        {
+            "<b>col & 'x'</b>": pa.array([hostile[i % 4] for i in range(n)]),
+            "size": pa.array([float(i % 37) * 1.5 for i in range(n)]),
+            "flag": pa.array([i % 3 == 0 for i in range(n)]),
+        }
+    )
+    ss.write_table(db, fresh_name, table)
+    spec = ss.describe(db, fresh_name)
+    model = ss.fit(db, fresh_name, method="independent", spec=spec, seed=1)
+    ss.materialize(db, model, f"{fresh_name}_syn", seed=1)
+    evaluation = ss.evaluate(db, real=fresh_name, synthetic=f"{fresh_name}_syn", spec=spec, pmse=["cells"],
+                             write=False)
+    text = render_report(db, real=fresh_name, synthetic=f"{fresh_name}_syn", spec=spec, evaluation=evaluation,
+                         model=model, catalog={"tables": [{"name": "<t>", "note": "a & b"}]}, title="<i>T</i>")
+    page = Page(text)
+    assert page.sections == SECTIONS
+    assert page.find("script") == [] and page.find("p", section="columns") == [{"class": "legend"}]
+    assert [c["data-column"] for c in page.find("svg", "column-chart")] == ["<b>col & 'x'</b>", "size", "flag"]
+    body = "".join(page.text)
+    for value in hostile:
+        assert value in body
+    assert "<t>" in body and "<i>T</i>" in body
+    for raw in ("<script>", "</svg><p>", "<b>col", "<i>T"):
+        assert raw not in text
+    for svg in re.findall(r"<svg\b.*?</svg>", text, flags=re.DOTALL):
+        ET.fromstring(svg)
+
+
+def test_long_domains_are_pooled_in_the_chart(duckdb_db, fresh_name):
+    n = 600
+    codes, values = [f"c{i % 75:03d}" for i in range(n)], [i % 300 for i in range(n)]
+    table = pa.table({"code": pa.array(codes), "x": pa.array(values)})
+    ss.write_table(duckdb_db, fresh_name, table)
+    spec = ss.describe(duckdb_db, fresh_name, max_bins=100)
+    assert spec.column("x").cells > 61
+    text = render_report(duckdb_db, real=fresh_name, synthetic=fresh_name, spec=spec,
+                         evaluation=ss.evaluate(duckdb_db, real=fresh_name, synthetic=fresh_name, spec=spec,
+                                                pmse=["cells"], write=False))
+    body = "".join(Page(text).text)
+    assert "(46 other categories)" in body  # 29 largest categories shown, the other 46 pooled
+    assert "76 cells, shown as 31" in body
+    assert re.search(r"\d+ cells, shown as \d+", body.replace("76 cells, shown as 31", ""))
+    assert body.count("TVD 0 ·") == 2  # a table against itself
+
+
+def browser_driver() -> Any:
+    """A headless Chromium through Selenium, using the system chromedriver (Selenium Manager downloads nothing)."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("the selenium package")
+    if missing:
+        message = f"Headless browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver)."
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def test_report_renders_in_a_headless_browser(duckdb_db, tmp_path):
+    db = duckdb_db
+    spec = ss.describe(db, "cps1988")
+    model = ss.fit(db, "cps1988", method="privbayes", epsilon=1.0, domain_share=0.2, seed=1)
+    ss.materialize(db, model, "report_browser", seed=2, replace=True)
+    evaluation = ss.evaluate(db, real="cps1988", synthetic="report_browser", spec=spec, formulas=FORMULAS,
+                             pmse=["cells"], write=False)
+    risk = risk_measures(db, "cps1988", "report_browser", spec, keys=["ethnicity", "region"], targets=["smsa"])
+    path = write_report(tmp_path / "cps.html", db, real="cps1988", synthetic="report_browser", spec=spec,
+                        evaluation=with_risk(evaluation, risk), model=model, catalog=CATALOG)
+    expected = Page(path.read_text(encoding="utf-8")).find("svg")
+    driver = browser_driver()
+    try:
+        driver.get(path.resolve().as_uri())
+        boxes = driver.execute_script(
+            "return Array.from(document.querySelectorAll('svg')).map(function (s) {"
+            "  var r = s.getBoundingClientRect();"
+            "  return [s.getAttribute('class'), r.width, r.height]; });"
+        )
+        log = driver.get_log("browser")
+        title = driver.title
+    finally:
+        driver.quit()
+    assert title.startswith("Synthetic data report")
+    assert len(boxes) == len(expected) >= len(spec.modelled) + 3  # columns, heatmap, forest plot, ledger bars
+    empty = [b for b in boxes if not (b[1] > 0 and b[2] > 0)]
+    assert empty == []
+    assert {b[0] for b in boxes} >= {"column-chart", "heatmap", "forest", "share"}
+    errors = [entry for entry in log if entry.get("level") in ("SEVERE", "ERROR", "WARNING")]
+    assert errors == []
+
+
+def test_heatmap_cells_match_marginal_tvd(duckdb_db, tmp_path):
+    """The heatmap's tooltips carry the same TVDs as marginal_tvd, pair by pair."""
+    db = duckdb_db
+    spec = ss.describe(db, "cps1988")
+    model = ss.fit(db, "cps1988", method="independent", spec=spec, seed=3)
+    ss.materialize(db, model, "report_independent", seed=1, replace=True)
+    evaluation = ss.evaluate(db, real="cps1988", synthetic="report_independent", spec=spec, pmse=["cells"],
+                             write=False)
+    text = render_report(db, real="cps1988", synthetic="report_independent", spec=spec, evaluation=evaluation)
+    tips = re.findall(r'<rect class="cell"[^>]*><title>([^<]*)</title>', text)
+    expected = ss.marginal_tvd(db, "cps1988", "report_independent", spec, k=2)
+    names = [c.name for c in spec.modelled]
+    assert len(tips) == len(expected) == len(list(itertools.combinations(names, 2)))
+    got = {t.split(":")[0]: float(re.search(r"TVD ([0-9.]+)", t).group(1)) for t in tips}
+    for row in expected.itertuples(index=False):
+        a, b = row.scope.split(",")
+        assert got[f"{a} × {b}"] == pytest.approx(row.value, abs=5e-5)
