@@ -449,23 +449,38 @@ def _steps(db: Any, table: TableDecl) -> list[tuple[str, Callable[[], list[str]]
         return []
 
     def write() -> list[str]:
+        import json
+
+        import pyarrow as pa
+
         model = state["model"]
         ss.materialize(db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True)
-        return [table.target_name] + ([f"{table.target_name}__privacy"] if model.privacy is not None else [])
+        # the fitted model (aggregates only) beside the table: provenance, and what `synthsql report` reads
+        saved = f"{table.target_name}__model"
+        ss.write_table(db, saved, pa.table({"model": [json.dumps(model.to_json(), sort_keys=True)]}), replace=True)
+        privacy = [f"{table.target_name}__privacy"] if model.privacy is not None else []
+        return [table.target_name, *privacy, saved]
 
     def utility() -> list[str]:
-        formulas = [f if isinstance(f, str) else (f.formula, f.family) for f in table.formulas]
-        rules = [ss.Rule(r.name, r.condition, when=r.when) for r in table.rules]
-        state["evaluation"] = ss.evaluate(
-            db, real=table.source, synthetic=table.target_name, spec=state["spec"], rules=rules, formulas=formulas,
-            seed=table.seed,
-        )
+        state["evaluation"] = evaluate_table(db, table, state["spec"], write=True)
         return list(state["evaluation"].tables)
 
     steps: list[tuple[str, Callable[[], list[str]]]] = [("describe", describe), ("fit", fit), ("write", write)]
     if "utility" in table.metrics or "risk" in table.metrics:
         steps.append(("evaluate", utility))
     return steps
+
+
+def evaluate_table(db: Any, table: TableDecl, spec: Any, *, write: bool) -> Any:
+    """:func:`synthsql.evaluate` with the catalog table's rules, formulas and seed."""
+    import synthsql as ss
+
+    formulas = [f if isinstance(f, str) else (f.formula, f.family) for f in table.formulas]
+    rules = [ss.Rule(r.name, r.condition, when=r.when) for r in table.rules]
+    return ss.evaluate(
+        db, real=table.source, synthetic=table.target_name, spec=spec, rules=rules, formulas=formulas,
+        seed=table.seed, write=write,
+    )
 
 
 def dump_starter(spec: Any, *, source: str, purpose: str = "scientific_use") -> str:

@@ -189,11 +189,23 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     (table,) = catalog.select([args.select])
     db = _connect(args.db)
     check_database(catalog, db, [table])
+    import json
+
+    from synthsql.catalog import evaluate_table
+    from synthsql.connection import TableRef
+
     spec = ss.describe(db, table.source, **table.describe_args())
-    model = None
+    if not db.exists(TableRef.parse(table.target_name)):
+        raise TableNotFoundError(f"Table {table.target_name!r} is not built yet: run `synthsql build --select {table.name}`.")
+    saved = TableRef.parse(f"{table.target_name}__model")
+    model = ss.Model.from_json(json.loads(db.table(saved).to_pandas()["model"].iloc[0])) if db.exists(saved) else None
+    evaluation = evaluate_table(db, table, spec, write=False)
     path = Path(args.output or f"{table.target_name}.html")
     text = catalog.texts.get(catalog.files[table.name])
-    write_report(path, db, real=table.source, synthetic=table.target_name, spec=spec, model=model, catalog=text)
+    write_report(
+        path, db, real=table.source, synthetic=table.target_name, spec=spec, evaluation=evaluation, model=model,
+        catalog=text,
+    )
     console.print(f"wrote {path}")
 
 
