@@ -477,9 +477,14 @@ def evaluate_table(db: Any, table: TableDecl, spec: Any, *, write: bool) -> Any:
 
     formulas = [f if isinstance(f, str) else (f.formula, f.family) for f in table.formulas]
     rules = [ss.Rule(r.name, r.condition, when=r.when) for r in table.rules]
+    holdout = None
+    if table.holdout is not None:
+        from synthsql.holdout import Holdout
+
+        holdout = Holdout(table.holdout, seed=table.seed)
     return ss.evaluate(
         db, real=table.source, synthetic=table.target_name, spec=spec, rules=rules, formulas=formulas,
-        seed=table.seed, write=write,
+        seed=table.seed, write=write, holdout=holdout, risk="risk" in table.metrics,
     )
 
 

@@ -78,6 +78,12 @@ class Database:
         self.backend = backend
         self.url = url
         self._transaction_depth = 0
+        if backend.name == "postgres":
+            # PostgreSQL's JIT compiles every expression of a query whose estimated cost passes jit_above_cost before
+            # running it; synthsql's generated queries (cell encodings, row hashes, distances) are long, and compiling
+            # them took minutes where running them took seconds. Off for this session.
+            with backend.con.cursor() as cur:
+                cur.execute("SET jit = off")
 
     def __repr__(self) -> str:
         return f"Database({self.dialect}{', ' + _redact(self.url) if self.url else ''})"

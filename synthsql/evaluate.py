@@ -9,25 +9,39 @@ The three kinds of utility a statistical office judges a synthetic file by (Drec
 * outcome-specific: the same GLMs fitted on both tables, compared per coefficient by confidence-interval overlap and
   standardised difference (:mod:`synthsql.metrics.glm`).
 
-All the metric rows (metric, scope, value, detail) are written as the table ``<synthetic>__utility``, atomically,
-once every metric has been computed: a failure leaves the database as it was.
+Disclosure risk (:mod:`synthsql.metrics.risk`, :mod:`synthsql.metrics.distance`, :mod:`synthsql.metrics.inference`):
+uniqueness and replicated uniques, exact matches, equivalence classes, attribute disclosure (DiSCO, DCAP, TCAP) on the
+``keys`` and ``targets`` (default: the spec's key and sensitive columns); with a ``holdout`` (the split the model was
+fitted with) also DCR, NNDR, the closer-to-training share, the membership-inference AUC and the anonymeter-style
+attribute-inference risk against the holdout records as control. Without keys (none given, none in the spec) the
+key-based measures are skipped with a row that says so; distance-based measures then need a holdout.
+
+All the metric rows (metric, scope, value, detail) are written as the tables ``<synthetic>__utility`` and
+``<synthetic>__risk``, once every metric has been computed, and swapped in together in one transaction: a failure
+leaves the database as it was.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from sqlglot import exp
 
 from synthsql.connection import Database, TableRef, connect
+from synthsql.holdout import Holdout
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
 from synthsql.metrics.fitness import Rule, check_rules, column_distances, column_summary
 from synthsql.metrics.glm import compare_glm, glm_rows
 from synthsql.errors import ModelFitError
+from synthsql.metrics.distance import check_holdout, distance_risk
+from synthsql.metrics.inference import inference_risk
 from synthsql.metrics.pmse import pmse_cart, pmse_cells, pmse_logit
+from synthsql.metrics.risk import _check, _check_keys, _check_targets, _names, risk_measures
 from synthsql.metrics.utility import marginal_summary
 from synthsql.schema import TableSpec, describe, kind_of
 from synthsql.write import write_table
@@ -47,6 +61,7 @@ class Evaluation:
     rules: pd.DataFrame
     glm: pd.DataFrame
     tables: tuple[str, ...] = field(default_factory=tuple)
+    risk: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
 
 
 def evaluate(
@@ -63,6 +78,10 @@ def evaluate(
     max_marginals: int = 300,
     seed: int = 0,
     write: bool = True,
+    keys: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    holdout: Holdout | None = None,
+    risk: bool = True,
 ) -> Evaluation:
     """Measure the utility of ``synthetic`` against ``real`` in the database, and write ``<synthetic>__utility``.
 
@@ -71,7 +90,10 @@ def evaluate(
     (``"income ~ age + sex"``, ``("visits ~ age", "poisson")`` or ``{"formula": ..., "family": ...}``); ``pmse``
     picks the propensity models and ``pmse_columns`` the columns of the logistic one (default: all modelled columns;
     a design over its parameter cap, or one that separates the tables perfectly, is reported as a NaN row whose
-    detail says why). Everything is checked before anything is written.
+    detail says why). With ``risk`` (the default) disclosure risk is measured on ``keys`` and ``targets`` (default:
+    the spec's key and sensitive columns), with ``holdout`` (the :class:`~synthsql.holdout.Holdout` the model was
+    fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``.
+    Everything is checked before anything is written.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -81,6 +103,8 @@ def evaluate(
     >>> result = ss.evaluate(db, real="cps1988", synthetic="cps_synth", pmse=["cells"])
     >>> result.tables
     ('cps_synth__utility',)
+    >>> result.risk["metric"].tolist()  # cps1988 was described without keys
+    ['risk_skipped']
     """
     db = connect(con)
     models = list(pmse)
@@ -91,10 +115,25 @@ def evaluate(
             )
     check_comparable(db, real, synthetic)
     target = TableRef.parse(synthetic)
-    target = TableRef(f"{target.name}__utility", target.schema).check_safe() if write else target
+    utility_ref = TableRef(f"{target.name}__utility", target.schema)
+    risk_ref = TableRef(f"{target.name}__risk", target.schema)
+    if write:
+        utility_ref.check_safe()
+        risk_ref.check_safe()
     spec = spec if spec is not None else describe(db, real)
     rule_list = [r if isinstance(r, Rule) else Rule.from_json(r) for r in rules]
     glms = [_formula(f) for f in formulas]
+    key_names: list[str] = []
+    target_names: list[str] = []
+    if risk:
+        holdout = check_holdout(holdout)
+        key_names = spec.keys() if keys is None else _names(keys, "keys")
+        target_names = spec.sensitive() if targets is None else _names(targets, "targets")
+        if key_names:
+            key_cols = _check_keys(db, real, synthetic, spec, key_names)
+            _check_targets(db, real, synthetic, spec, target_names, key_cols)
+        elif target_names:
+            _check(db, real, synthetic, spec, target_names, "target")
 
     parts = [column_distances(db, real, synthetic, spec), marginal_summary(db, real, synthetic, spec,
                                                                           max_marginals=max_marginals, seed=seed)]
@@ -108,20 +147,104 @@ def evaluate(
         parts.append(glm_rows(table, formula, family=family))
     for name in models:
         parts.append(_pmse_rows(name, db, real, synthetic, spec, seed, pmse_columns))
-    utility = pd.concat([p for p in parts if len(p)], ignore_index=True)[METRIC_COLUMNS]
-    utility["value"] = utility["value"].astype("float64")
-    utility["detail"] = utility["detail"].astype(str)
+    utility = _metric_frame(parts)
+    risk_table = (
+        _risk_rows(db, real, synthetic, spec, key_names, target_names, holdout, seed)
+        if risk
+        else pd.DataFrame(columns=METRIC_COLUMNS)
+    )
     tables: tuple[str, ...] = ()
     if write:
-        write_table(db, target, pa.Table.from_pandas(utility, preserve_index=False), replace=True)
-        tables = (str(target),)
+        # A risk table that measured nothing is not written, and an older one is dropped with the swap: it would
+        # describe another synthetic table than the utility table written beside it.
+        measured = risk and not (risk_table["metric"] == "risk_skipped").all()
+        outputs = {utility_ref: utility, **({risk_ref: risk_table} if measured else {})}
+        _write_together(db, outputs, drop=() if measured else (risk_ref,))
+        tables = tuple(str(ref) for ref in outputs)
     return Evaluation(
         utility=utility,
         columns=column_summary(db, real, synthetic, spec),
         rules=rule_table,
         glm=pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(),
         tables=tables,
+        risk=risk_table,
     )
+
+
+def _metric_frame(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    kept = [p for p in parts if len(p)]
+    frame = pd.concat(kept, ignore_index=True)[METRIC_COLUMNS] if kept else pd.DataFrame(columns=METRIC_COLUMNS)
+    frame["value"] = frame["value"].astype("float64")
+    frame["detail"] = frame["detail"].astype(str)
+    return frame
+
+
+def _risk_rows(
+    db: Database,
+    real: str,
+    synthetic: str,
+    spec: TableSpec,
+    keys: list[str],
+    targets: list[str],
+    holdout: Holdout | None,
+    seed: int,
+) -> pd.DataFrame:
+    """Every disclosure-risk measure the inputs allow; a row says what was skipped and why."""
+    parts = []
+    if keys:
+        parts.append(risk_measures(db, real, synthetic, spec, keys=keys, targets=targets))
+    else:
+        parts.append(
+            pd.DataFrame(
+                [
+                    {
+                        "metric": "risk_skipped",
+                        "scope": "table",
+                        "value": float("nan"),
+                        "detail": "key-based disclosure risk not measured: no key columns (pass keys=[...] or "
+                        "describe the table with keys=[...])"
+                        + ("" if holdout is not None else "; distance-based risk needs keys or a holdout"),
+                    }
+                ],
+                columns=METRIC_COLUMNS,
+            )
+        )
+    if holdout is not None or keys:
+        parts.append(distance_risk(db, real, synthetic, spec, holdout=holdout, seed=seed))
+    if keys and targets:
+        parts.append(inference_risk(db, real, synthetic, spec, keys=keys, targets=targets, holdout=holdout, seed=seed))
+    return _metric_frame(parts)
+
+
+def _write_together(
+    db: Database, outputs: Mapping[TableRef, pd.DataFrame], drop: Sequence[TableRef] = ()
+) -> None:
+    """Write each frame to its table (and drop the tables ``drop``) so that all change together or none does.
+
+    Each frame is written (atomically, by :func:`~synthsql.write.write_table`) under a temporary name; then one
+    transaction drops the old tables and renames the new ones into place. A failure before that transaction drops
+    the temporary tables and leaves the targets as they were.
+    """
+    staged: dict[TableRef, TableRef] = {}
+    try:
+        for ref, frame in outputs.items():
+            temporary = TableRef(f"_synthsql_tmp_{secrets.token_hex(6)}", ref.schema)
+            write_table(db, temporary, pa.Table.from_pandas(frame, preserve_index=False))
+            staged[ref] = temporary
+        with db.transaction():
+            for ref in drop:
+                if db.exists(ref):
+                    db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
+            for ref, temporary in staged.items():
+                if db.exists(ref):
+                    db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
+                rename = exp.AlterRename(this=exp.Table(this=exp.to_identifier(ref.name, quoted=True)))
+                db.execute(exp.Alter(this=temporary.sqlglot(), kind="TABLE", actions=[rename]))
+        staged.clear()
+    finally:
+        for temporary in staged.values():
+            if db.exists(temporary):
+                db.execute(exp.Drop(this=temporary.sqlglot(), kind="TABLE"))
 
 
 def check_comparable(db: Database, real: str, synthetic: str) -> None:

@@ -142,6 +142,7 @@ class Model:
             "quantiles": {k: _nan_to_none(v) for k, v in self.quantiles.items()},
             "state": self._state(),
             **({"privacy": self.privacy} if self.privacy is not None else {}),
+            **({"holdout": self.holdout.to_json()} if self.holdout is not None else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -161,7 +162,7 @@ class Model:
             raise ModelFormatError(f"Unknown generator {name!r} in model.{did_you_mean(name, _MODELS)}")
         quantiles = {k: np.array([[np.nan if x is None else x for x in row] for row in v]) for k, v in
                      data.get("quantiles", {}).items()}
-        return _MODELS[name]._from_state(
+        model = _MODELS[name]._from_state(
             data["state"],
             spec=TableSpec.from_json(data["spec"]),
             params=data.get("params", {}),
@@ -169,6 +170,11 @@ class Model:
             seed=data.get("seed"),
             privacy=data.get("privacy"),
         )
+        if data.get("holdout") is not None:
+            from synthsql.holdout import Holdout
+
+            model.holdout = Holdout.from_json(data["holdout"])
+        return model
 
 
 def load(path: str | os.PathLike[str]) -> Model:

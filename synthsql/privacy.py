@@ -275,7 +275,7 @@ class Budget:
 
     >>> b = Budget(1.0, 1e-9, seed=1)
     >>> round(b.rho, 5)
-    0.01399
+    0.01497
     >>> noisy = b.gaussian(np.array([10, 20]), sigma=b.sigma_for(b.rho / 2), step="1-way", columns=("x",))
     >>> len(b.ledger), b.spent == b.rho / 2
     (1, True)

@@ -85,7 +85,7 @@ def test_names_and_types_are_the_sources(db, fitted):
 
 
 def test_values_stay_in_domain(db, fitted, mixed_spec):
-    _, _, target = fitted
+    method, _, target = fitted
     synth, real = db.table(target).to_pandas(), db.table("mixed").to_pandas()
     for col in mixed_spec.columns:
         values = synth[col.name].dropna()
@@ -101,7 +101,8 @@ def test_values_stay_in_domain(db, fitted, mixed_spec):
     assert (ages == ages.round()).all()  # integers stay integers
     incomes = synth["income"].dropna()
     assert incomes.nunique() > 100  # drawn within bins, not a few spikes
-    assert (incomes == 0).mean() == pytest.approx((real["income"].dropna() == 0).mean(), abs=0.05)
+    if method != "uniform":  # uniform keeps the domain, not the distribution
+        assert (incomes == 0).mean() == pytest.approx((real["income"].dropna() == 0).mean(), abs=0.05)
 
 
 def test_null_shares_within_sampling_error(db, fitted, mixed_spec):

@@ -76,7 +76,8 @@ class Page(HTMLParser):
 
 def with_risk(evaluation: Evaluation, risk: pd.DataFrame) -> Any:
     """The evaluation with risk rows: its own when evaluate() measured them, else these."""
-    if getattr(evaluation, "risk", None) is not None and len(evaluation.risk):
+    own = getattr(evaluation, "risk", None)
+    if own is not None and len(own) and not (own["metric"] == "risk_skipped").all():
         return evaluation
     fields = {f.name: getattr(evaluation, f.name) for f in dataclasses.fields(evaluation)}
     if "risk" in fields:

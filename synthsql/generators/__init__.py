@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import secrets
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -140,10 +141,21 @@ def fit(
             f"the DP methods are {', '.join(sorted(n for n, c in REGISTRY.items() if getattr(c, 'private', False)))}."
         )
     spec = spec if spec is not None else describe(db, str(ref))
-    store = AggregateStore(db, ref, spec, rows=holdout.training if holdout is not None else None)
-    if holdout is not None and not private:
-        store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
-    model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
+    if holdout is None:
+        model = generator.fit(AggregateStore(db, ref, spec), budget=budget, rng=np.random.default_rng(seed))
+    else:
+        # the training rows are set apart once, as a temporary table in the database, so that the row hash of the
+        # split is computed once rather than in every aggregate query
+        training = TableRef(f"_synthsql_training_{secrets.token_hex(6)}")
+        db.backend.create_table(training.name, holdout.training(db.table(ref)), temp=True)
+        try:
+            store = AggregateStore(db, training, spec)
+            if not private:
+                store.spec = dataclasses.replace(spec, table=spec.table, n_rows=store.count_rows())
+            model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
+        finally:
+            db.backend.drop_table(training.name, force=True)
+        model.spec = dataclasses.replace(model.spec, table=str(ref))
     model.seed = seed
     if budget is not None:
         model.privacy = budget.to_json()
