@@ -210,8 +210,9 @@ def report(rows: pd.DataFrame, args: argparse.Namespace, wall: float) -> str:
 
 
 def aim_params(args: argparse.Namespace) -> dict[str, Any]:
+    """AIM's parameters for the run: the method's defaults unless given (rounds 0: AIM's own 16 x columns)."""
     return {
-        "rounds": args.aim_rounds, "max_model_size": args.aim_max_model_size,
+        "rounds": args.aim_rounds or None, "max_model_size": args.aim_max_model_size,
         "round_iters": args.aim_round_iters, "iters": args.aim_iters,
     }
 
@@ -225,9 +226,9 @@ def main() -> None:
     p.add_argument("--reference-epsilon", type=float, default=1.0)
     p.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2)))
     p.add_argument("--max-3way", type=int, default=100)
-    p.add_argument("--aim-rounds", type=int, default=12)
-    p.add_argument("--aim-max-model-size", type=float, default=4.0)
-    p.add_argument("--aim-round-iters", type=int, default=50)
+    p.add_argument("--aim-rounds", type=int, default=0, help="0: AIM's default, 16 x columns")
+    p.add_argument("--aim-max-model-size", type=float, default=80.0)
+    p.add_argument("--aim-round-iters", type=int, default=100)
     p.add_argument("--aim-iters", type=int, default=1000)
     p.add_argument("--out", default=str(HERE / "DP_RESULTS.md"))
     p.add_argument("--csv", default=None, help="also write the raw rows here")

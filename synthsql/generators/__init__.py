@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -241,6 +241,27 @@ def draw_codes(cdf: np.ndarray, rows: np.ndarray | None, u: np.ndarray) -> np.nd
     flat = (cdf + np.arange(n_rows)[:, None]).ravel()
     position = np.searchsorted(flat, rows + u, side="right") - rows * cells
     return position.clip(0, cells - 1)
+
+
+def draw_network(
+    order: Sequence[str],
+    parents: Mapping[str, Sequence[str]],
+    cdf: Mapping[str, np.ndarray],
+    shapes: Mapping[str, tuple[int, ...]],
+    n: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Cell codes of ``n`` rows from a Bayesian network: each column in ``order``, drawn from the row of its
+    cumulative table ``cdf`` that its parents' codes select (``shapes``: the parents' cell counts)."""
+    codes: dict[str, np.ndarray] = {}
+    for name in order:
+        u = rng.random(n)
+        if parents[name]:
+            rows = np.ravel_multi_index(tuple(codes[p] for p in parents[name]), shapes[name])
+            codes[name] = draw_codes(cdf[name], rows, u)
+        else:
+            codes[name] = draw_codes(cdf[name], None, u)
+    return codes
 
 
 # Import the methods so that they register themselves.

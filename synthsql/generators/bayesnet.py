@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import bin_quantiles, check_int, cumulative, draw_codes, register
+from synthsql.generators import bin_quantiles, check_int, cumulative, draw_network, register
 from synthsql.model import Model
 
 __all__ = ["BayesNet", "BayesNetModel", "mutual_information", "chow_liu_order"]
@@ -93,17 +93,8 @@ class BayesNetModel(Model):
             self._cdf[name] = cumulative(rows)
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        codes: dict[str, np.ndarray] = {}
-        for name in self.order:
-            parents = self.parents[name]
-            u = rng.random(n)
-            if parents:
-                shape = self.counts[name].shape[:-1]
-                rows = np.ravel_multi_index(tuple(codes[p] for p in parents), shape)
-                codes[name] = draw_codes(self._cdf[name], rows, u)
-            else:
-                codes[name] = draw_codes(self._cdf[name], None, u)
-        return codes, {}
+        shapes = {k: v.shape[:-1] for k, v in self.counts.items()}
+        return draw_network(self.order, self.parents, self._cdf, shapes, n, rng), {}
 
     def _state(self) -> dict[str, Any]:
         return {

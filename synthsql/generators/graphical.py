@@ -25,7 +25,7 @@ import numpy as np
 
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
-from synthsql.generators import cumulative, draw_codes
+from synthsql.generators import cumulative, draw_network
 from synthsql.model import Model
 from synthsql.privacy import Budget
 from synthsql.schema import TableSpec
@@ -269,16 +269,8 @@ class GraphicalModel(Model):
             self._expand[name] = (np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths, np.concatenate(groups_))
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        codes: dict[str, np.ndarray] = {}
-        for name in self.order:
-            parents = self.parents[name]
-            u = rng.random(n)
-            if parents:
-                shape = self.tables[name].shape[:-1]
-                rows = np.ravel_multi_index(tuple(codes[p] for p in parents), shape)
-                codes[name] = draw_codes(self._cdf[name], rows, u)
-            else:
-                codes[name] = draw_codes(self._cdf[name], None, u)
+        shapes = {k: v.shape[:-1] for k, v in self.tables.items()}
+        codes = draw_network(self.order, self.parents, self._cdf, shapes, n, rng)
         out = {}
         for name, code in codes.items():
             if name in self._expand:
