@@ -40,6 +40,7 @@ from synthsql.metrics.glm import compare_glm, glm_rows
 from synthsql.errors import ModelFitError
 from synthsql.metrics.distance import check_holdout, distance_risk
 from synthsql.metrics.inference import inference_risk
+from synthsql.metrics.match_risk import check_unique_id, expected_match_risk
 from synthsql.metrics.pmse import pmse_cart, pmse_cells, pmse_logit
 from synthsql.metrics.risk import _check, _check_keys, _check_targets, _names, risk_measures
 from synthsql.metrics.utility import marginal_summary
@@ -82,6 +83,7 @@ def evaluate(
     targets: Sequence[str] | None = None,
     holdout: Holdout | None = None,
     risk: bool = True,
+    match_id: str | None = None,
 ) -> Evaluation:
     """Measure the utility of ``synthetic`` against ``real`` in the database, and write ``<synthetic>__utility``.
 
@@ -92,7 +94,9 @@ def evaluate(
     a design over its parameter cap, or one that separates the tables perfectly, is reported as a NaN row whose
     detail says why). With ``risk`` (the default) disclosure risk is measured on ``keys`` and ``targets`` (default:
     the spec's key and sensitive columns), with ``holdout`` (the :class:`~synthsql.holdout.Holdout` the model was
-    fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``.
+    fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``. For a
+    partially synthetic table, ``match_id`` (the row identifier partial synthesis kept) adds the expected match risk
+    and the true- and false-match rates of an intruder who knows the keys (Reiter & Mitra 2009).
     Everything is checked before anything is written.
 
     >>> import synthsql as ss
@@ -134,6 +138,16 @@ def evaluate(
             _check_targets(db, real, synthetic, spec, target_names, key_cols)
         elif target_names:
             _check(db, real, synthetic, spec, target_names, "target")
+        if match_id is not None:
+            if not key_names:
+                raise InvalidParameterError("The expected match risk (match_id=...) needs the intruder's keys: keys=[...].")
+            for table in (real, synthetic):
+                names = list(db.table(table).schema().names)
+                if match_id not in names:
+                    raise ColumnNotFoundError(
+                        f"The match_id column {match_id!r} is not in table {table!r}.{did_you_mean(match_id, names)}"
+                    )
+                check_unique_id(db, table, match_id)
 
     parts = [column_distances(db, real, synthetic, spec), marginal_summary(db, real, synthetic, spec,
                                                                           max_marginals=max_marginals, seed=seed)]
@@ -149,7 +163,7 @@ def evaluate(
         parts.append(_pmse_rows(name, db, real, synthetic, spec, seed, pmse_columns))
     utility = _metric_frame(parts)
     risk_table = (
-        _risk_rows(db, real, synthetic, spec, key_names, target_names, holdout, seed)
+        _risk_rows(db, real, synthetic, spec, key_names, target_names, holdout, seed, match_id)
         if risk
         else pd.DataFrame(columns=METRIC_COLUMNS)
     )
@@ -188,6 +202,7 @@ def _risk_rows(
     targets: list[str],
     holdout: Holdout | None,
     seed: int,
+    match_id: str | None = None,
 ) -> pd.DataFrame:
     """Every disclosure-risk measure the inputs allow; a row says what was skipped and why."""
     parts = []
@@ -213,6 +228,8 @@ def _risk_rows(
         parts.append(distance_risk(db, real, synthetic, spec, holdout=holdout, seed=seed))
     if keys and targets:
         parts.append(inference_risk(db, real, synthetic, spec, keys=keys, targets=targets, holdout=holdout, seed=seed))
+    if match_id is not None:
+        parts.append(expected_match_risk(db, real, synthetic, spec, known=keys, id=match_id))
     return _metric_frame(parts)
 
 

@@ -351,6 +351,18 @@ def test_fit_and_materialize_route_partial_synthesis(db):
         ss.fit(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, method="copula")
 
 
+def test_evaluate_adds_the_expected_match_risk_of_a_partial_release(db):
+    spec, _, partial = eusilc_partial(db)
+    keys = ["age", "rb090", "db040", "pl030"]
+    direct = expected_match_risk(db, "eusilc", partial, spec, known=keys, id="rb030")
+    result = ss.evaluate(db, real="eusilc", synthetic=partial, spec=spec, keys=keys, match_id="rb030", write=False,
+                         pmse=["cells"])
+    rows = result.risk.set_index("metric").loc[direct["metric"], "value"]
+    assert rows.tolist() == pytest.approx(direct["value"].tolist(), nan_ok=True)
+    with pytest.raises(ss.ColumnNotFoundError, match="Did you mean 'rb030'"):
+        ss.evaluate(db, real="eusilc", synthetic=partial, spec=spec, keys=keys, match_id="rb03", write=False)
+
+
 def test_save_and_load(db, tmp_path):
     _, model, partial = eusilc_partial(db)
     path = model.save(tmp_path / "partial.json")
