@@ -132,7 +132,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "evaluate":
         from synthsql.evaluate import evaluate
 
-        result = evaluate(_connect(args.db), real=args.real, synthetic=args.synthetic, write=not args.no_write)
+        with console.status(f"evaluating {args.synthetic} against {args.real} in the database"):
+            result = evaluate(_connect(args.db), real=args.real, synthetic=args.synthetic, write=not args.no_write)
         console.print(result.utility.to_string(index=False))
     elif args.command == "report":
         _report(args, console)
@@ -199,13 +200,15 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
         raise TableNotFoundError(f"Table {table.target_name!r} is not built yet: run `synthsql build --select {table.name}`.")
     saved = TableRef.parse(f"{table.target_name}__model")
     model = ss.Model.from_json(json.loads(db.table(saved).to_pandas()["model"].iloc[0])) if db.exists(saved) else None
-    evaluation = evaluate_table(db, table, spec, write=False)
     path = Path(args.output or f"{table.target_name}.html")
     text = catalog.texts.get(catalog.files[table.name])
-    write_report(
-        path, db, real=table.source, synthetic=table.target_name, spec=spec, evaluation=evaluation, model=model,
-        catalog=text,
-    )
+    with console.status(f"measuring {table.target_name} for the report"):
+        evaluation = evaluate_table(db, table, spec, write=False)
+    with console.status(f"drawing the report {path}"):
+        write_report(
+            path, db, real=table.source, synthetic=table.target_name, spec=spec, evaluation=evaluation, model=model,
+            catalog=text,
+        )
     console.print(f"wrote {path}")
 
 

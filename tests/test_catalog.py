@@ -147,6 +147,11 @@ def test_infer_then_build_a_table_the_catalog_has_never_seen(tmp_path, fresh_nam
     database = ss.connect(url)
     assert database.table(f"{fresh_name}_synth").count().execute() == 3000
     assert database.exists(ss.TableRef.parse(f"{fresh_name}_synth__utility"))
+    database.backend.disconnect()
+    report = tmp_path / "report.html"
+    assert main(["report", str(starter), "--db", url, "--select", f"{fresh_name}_synth", "-o", str(report)]) == EXIT_OK
+    assert "<svg" in report.read_text() and fresh_name in report.read_text()
+    assert main(["evaluate", "--db", url, "--real", fresh_name, "--synthetic", f"{fresh_name}_synth", "--no-write"]) == 0
 
 
 BAD = {
