@@ -67,14 +67,15 @@ def bind(
     name: str,
     /,
     *,
-    tables: Mapping[str, str | TableRef],
+    tables: Mapping[str, str | TableRef | exp.Query],
     **values: exp.Expression,
 ) -> exp.Expression:
     """Template ``name`` with its placeholder tables and placeholders replaced, every identifier quoted.
 
     ``tables`` maps each placeholder table of the template (``original``, ``synthetic``) to a real table,
-    ``table`` or ``schema.table``; ``values`` maps each placeholder to a sqlglot expression. A missing or unknown
-    table or placeholder is an :class:`~synthsql.errors.InvalidParameterError` naming it.
+    ``table`` or ``schema.table``, or to a query (a sqlglot ``SELECT``, e.g. a compiled Ibis expression), which
+    takes the table's place as a subquery; ``values`` maps each placeholder to a sqlglot expression. A missing or
+    unknown table or placeholder is an :class:`~synthsql.errors.InvalidParameterError` naming it.
     """
     tree = load(name)
     expected = placeholders(name)
@@ -93,7 +94,10 @@ def bind(
             )
     ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
     mapping: dict[str, str] = {}
+    queries = {k: v for k, v in tables.items() if isinstance(v, exp.Query)}
     for placeholder, table in tables.items():
+        if placeholder in queries:
+            continue
         ref = TableRef.parse(table)
         if ref.schema is None and ref.name in ctes:
             raise InvalidParameterError(
@@ -108,6 +112,10 @@ def bind(
     tree = exp.replace_tables(tree, mapping, dialect=TEMPLATE_DIALECT)
     for ident in tree.find_all(exp.Identifier):
         ident.set("quoted", True)
+    for node in list(tree.find_all(exp.Table)):  # after quoting: the subqueries keep their own quoting
+        if node.name in queries and not node.args.get("db") and node.name not in ctes:
+            alias = node.alias or node.name
+            node.replace(exp.Subquery(this=queries[node.name].copy(), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))))
     return tree
 
 

@@ -10,8 +10,10 @@ copy of the training rows and an independent synthesis must have.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -313,3 +315,36 @@ def test_bad_input_writes_nothing(db, small):
     with pytest.raises(ss.InvalidParameterError, match="'tolerance' parameter must be a number >= 0"):
         inference_risk(db, "mixed", synthetic, spec, keys=["region"], targets=["age"], tolerance=-1)
     assert table_names(db) == before
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The templates: golden rendered SQL per dialect, with the row sets bound as subqueries
+# --------------------------------------------------------------------------------------------------------------
+GOLDEN = Path(__file__).resolve().parent / "golden"
+UPDATE_GOLDEN = os.environ.get("SYNTHSQL_UPDATE_GOLDEN") == "1"
+GOLDEN_COLUMNS = (
+    ss.ColumnSpec(name="age", kind="integer", bins=(ss.Bin(0, 18), ss.Bin(18, 120))),
+    ss.ColumnSpec(name="sex", kind="categorical", categories=("F", "M")),
+)
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+@pytest.mark.parametrize("name", ["nearest_records", "closest_guess"])
+def test_golden_sql(name, dialect):
+    from sqlglot import exp
+
+    from synthsql import templates
+    from synthsql.metrics.inference import _correct_sql
+
+    values = {"distance": D.distance_sql(GOLDEN_COLUMNS)}
+    if name == "closest_guess":
+        values["correct"] = _correct_sql(ss.ColumnSpec(name="income", kind="numeric", bins=(ss.Bin(0, 1),)), 0.05)
+    probe = exp.select("*").from_("probe_rows")  # a query, bound as a subquery, as distance.py binds Ibis's
+    text = templates.render(name, dialect, tables={"probe": probe, "reference": "synth.reference_rows"}, **values) + "\n"
+    path = GOLDEN / f"{name}.{dialect}.sql"
+    if UPDATE_GOLDEN:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no golden file {path.name}; run with SYNTHSQL_UPDATE_GOLDEN=1 to write it"
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed; regenerate with SYNTHSQL_UPDATE_GOLDEN=1"
+    assert '"synth"."reference_rows" AS "r"' in text and ') AS "p"' in text
+    assert "$" not in text.split("*/")[-1]

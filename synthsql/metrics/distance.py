@@ -14,9 +14,11 @@ column of the spec),
 * categorical and boolean columns: 0 when equal, 1 when not;
 * NULL against NULL is 0, NULL against a value is 1;
 
-and the distance of two records is the mean of the column terms, in [0, 1]. It is computed as SQL: a cross join of
-the two row sets with one CASE per column, and ``min()`` or ``row_number()`` over it; only distances (never
-values) reach Python, at most a few per sampled record.
+and the distance of two records is the mean of the column terms, in [0, 1]. It is computed as SQL, by the template
+``sql/nearest_records.sql`` (``sql/closest_guess.sql`` for attribute inference): a cross join of the two row sets
+with the distance expression (one term per column, built here in sqlglot) and ``row_number()`` over it; the row
+sets are the seeded samples below, built with Ibis and bound into the template as subqueries. Only distances (never
+values) reach Python, at most two per sampled record and group.
 
 Samples (declared, seeded, the same on every backend): rows are ordered by a seeded md5 hash of their content
 (:func:`synthsql.holdout.hash_number`) and the first ones taken: ``sample_rows`` synthetic rows (default 1000)
@@ -62,14 +64,16 @@ import ibis
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+from sqlglot import exp
 
+from synthsql import templates
 from synthsql.connection import Database, connect
 from synthsql.errors import EmptyTableError, InvalidParameterError
 from synthsql.holdout import HOLDOUT_DIGITS, HOLDOUT_SALT, Holdout, hash_number, with_hashes
 from synthsql.metrics.risk import _check, _frame, _names, _row
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
 
-__all__ = ["distance_risk", "membership_auc", "record_distance", "SAMPLE_ROWS", "REFERENCE_ROWS", "ATTACK_ROWS"]
+__all__ = ["distance_risk", "membership_auc", "distance_sql", "nearest", "SAMPLE_ROWS", "REFERENCE_ROWS", "ATTACK_ROWS"]
 
 SAMPLE_ROWS = 1000
 REFERENCE_ROWS = 10000
@@ -83,6 +87,7 @@ _SIDE, _HASH, _RANK = "_synthsql_side", "_synthsql_hash", "_synthsql_rank"
 # --------------------------------------------------------------------------------------------------------------
 _NULL_NUMBER = -1e300  # a NULL number: 0 from another NULL, more than 1 (clipped to 1) from any value
 _NULL_CODE = -1.0  # a NULL category: hash codes are >= 0
+_SIDE_OFFSET = 10**12  # record numbers of the holdout side start here (the training side's at 0)
 
 
 def prepared(t: ibis.Table, cols: Sequence[ColumnSpec], prefix: str) -> dict[str, ibis.Value]:
@@ -115,16 +120,33 @@ def _domain(col: ColumnSpec) -> tuple[float, float]:
     return min(b.lo for b in bins), max(b.hi for b in bins)
 
 
-def record_distance(j: ibis.Table, cols: Sequence[ColumnSpec], left: str, right: str) -> ibis.FloatingValue:
-    """The mixed-type distance between the :func:`prepared` columns ``left<i>`` and ``right<i>`` of ``j``."""
-    terms = []
+def distance_sql(cols: Sequence[ColumnSpec], left: str = "p", right: str = "r") -> exp.Expression:
+    """The mixed-type distance between the :func:`prepared` columns ``left.l<i>`` and ``right.r<i>``, as the
+    sqlglot expression the templates ``sql/nearest_records.sql`` and ``sql/closest_guess.sql`` take."""
+    terms: list[exp.Expression] = []
     for i, col in enumerate(cols):
-        a, b = j[f"{left}{i}"], j[f"{right}{i}"]
+        a, b = exp.column(f"l{i}", left), exp.column(f"r{i}", right)
         if col.kind in NUMERIC_KINDS and _domain(col)[1] > _domain(col)[0]:
-            terms.append(ibis.least((a - b).abs(), 1.0))
+            terms.append(exp.Least(this=exp.Abs(this=exp.Sub(this=a, expression=b)), expressions=[_number(1.0)]))
         else:
-            terms.append(ibis.ifelse(a == b, 0.0, 1.0))
-    return functools.reduce(lambda x, y: x + y, terms) / float(len(cols))
+            terms.append(exp.Case(ifs=[exp.If(this=exp.EQ(this=a, expression=b), true=_number(0.0))], default=_number(1.0)))
+    total = functools.reduce(lambda x, y: exp.Add(this=x, expression=y), terms)
+    return exp.cast(exp.Div(this=exp.Paren(this=total), expression=_number(float(len(cols)))), "double")
+
+
+def _number(value: float) -> exp.Expression:
+    return exp.cast(exp.Literal.number(repr(float(value))), "double")
+
+
+def nearest(db: Database, probe: ibis.Table, reference: ibis.Table, cols: Sequence[ColumnSpec]) -> pd.DataFrame:
+    """The two nearest reference records of each probe record per reference group (``sql/nearest_records.sql``):
+    ``probe`` has ``_p`` and the prepared ``l<i>``, ``reference`` has ``_g``, ``_r`` and the prepared ``r<i>``."""
+    tree = templates.bind(
+        "nearest_records",
+        tables={"probe": db.compile(probe), "reference": db.compile(reference)},
+        distance=distance_sql(cols),
+    )
+    return pd.DataFrame(fetch_tree(db, tree), columns=["_p", "_g", "_r", "_n", "_d"])
 
 
 def real_sides(db: Database, real: str, holdout: Holdout | None, seed: int) -> tuple[ibis.Table, dict[bool, int]]:
@@ -210,6 +232,11 @@ def fetch(db: Database, expr: ibis.Table) -> pd.DataFrame:
             cur.execute("SELECT set_config('jit', %s, false)", (previous,))
 
 
+def fetch_tree(db: Database, tree: exp.Expression) -> list[tuple]:
+    """Run a bound template (derived numbers only, bounded by the declared samples)."""
+    return db.fetchall(tree)
+
+
 def _sample_note(used: int, total: int, what: str) -> str:
     return f"{used} {what}" if used == total else f"a seeded sample of {used} of {total} {what}"
 
@@ -278,20 +305,18 @@ def distance_risk(
 
     # Query 1: each sampled synthetic row against the training (and holdout) reference rows; per synthetic row and
     # group (side, first m or not) the two smallest distances.
-    left = first_rows(syn, n_s, None, lambda t: prepared(t, cols, "l"))
-    left = left.rename({"_s": _RANK}).drop(_SIDE)
+    probe = first_rows(syn, n_s, None, lambda t: prepared(t, cols, "l"))
+    probe = probe.rename({"_p": _RANK}).drop(_SIDE)
     parts = [first_rows(marked, n_t, False, lambda t: prepared(t, cols, "r"))]
     if holdout is not None:
         parts.append(first_rows(marked, n_h, True, lambda t: prepared(t, cols, "r")))
     right = ibis.union(*parts) if len(parts) > 1 else parts[0]
     group = ibis.ifelse(right[_SIDE], 2, 0) + ibis.ifelse(right[_RANK] >= m, 1, 0)
-    right = right.select(_g=group, **{f"r{i}": right[f"r{i}"] for i in range(len(cols))})
-    pairs = left.cross_join(right)
-    pairs = pairs.select(_s=pairs["_s"], _g=pairs["_g"], _d=record_distance(pairs, cols, "l", "r"))
-    ranked = pairs.mutate(_n=ibis.row_number().over(group_by=[pairs["_s"], pairs["_g"]], order_by=pairs["_d"]))
-    nearest = fetch(db, ranked.filter(ranked["_n"] < 2).select("_s", "_g", "_n", "_d"))
+    number = right[_RANK] + ibis.ifelse(right[_SIDE], _SIDE_OFFSET, 0)
+    right = right.select(_g=group, _r=number, **{f"r{i}": right[f"r{i}"] for i in range(len(cols))})
+    nearest_rows = nearest(db, probe, right, cols).rename(columns={"_p": "_s"})
 
-    d = nearest.pivot_table(index="_s", columns=["_g", "_n"], values="_d", aggfunc="first")
+    d = nearest_rows.pivot_table(index="_s", columns=["_g", "_n"], values="_d", aggfunc="first")
     training_pairs = [d[c].to_numpy() for c in d.columns if c[0] in (0, 1)]
     stacked = np.sort(np.column_stack(training_pairs), axis=1)  # NaN (a group with one row) sorts last
     d1, d2 = stacked[:, 0], stacked[:, 1]
@@ -364,14 +389,16 @@ def _membership(
         first_rows(marked, k, False, lambda t: prepared(t, cols, "l")),
         first_rows(marked, k, True, lambda t: prepared(t, cols, "l")),
     )
-    attacked = attacked.rename({"_side": _SIDE, "_a": _RANK})
+    attacked = attacked.select(
+        _p=attacked[_RANK] + ibis.ifelse(attacked[_SIDE], _SIDE_OFFSET, 0),
+        **{f"l{i}": attacked[f"l{i}"] for i in range(len(cols))},
+    )
     candidates = first_rows(syn, n_ref, None, lambda t: prepared(t, cols, "r"))
-    candidates = candidates.drop(_RANK, _SIDE)
-    pairs = attacked.cross_join(candidates)
-    pairs = pairs.select(_side=pairs["_side"], _a=pairs["_a"], _d=record_distance(pairs, cols, "l", "r"))
-    nearest = fetch(db, pairs.group_by(["_side", "_a"]).agg(_d=pairs["_d"].min()))
-    side = nearest["_side"].astype(bool).to_numpy()
-    dist = nearest["_d"].to_numpy(dtype=float)
+    candidates = candidates.select(_g=ibis.literal(0), _r=candidates[_RANK], **{f"r{i}": candidates[f"r{i}"] for i in range(len(cols))})
+    found = nearest(db, attacked, candidates, cols)
+    found = found[found["_n"] == 0]
+    side = (found["_p"].to_numpy() >= _SIDE_OFFSET)
+    dist = found["_d"].to_numpy(dtype=float)
     auc = membership_auc(-dist[~side], -dist[side])
     return _row(
         "membership_auc",

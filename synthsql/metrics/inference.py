@@ -35,7 +35,9 @@ from typing import Any
 
 import ibis
 import pandas as pd
+from sqlglot import exp
 
+from synthsql import templates
 from synthsql.connection import Database, connect
 from synthsql.errors import InvalidParameterError
 from synthsql.holdout import Holdout
@@ -46,11 +48,11 @@ from synthsql.metrics.distance import (
     _SIDE,
     check_holdout,
     check_rows,
-    fetch,
+    distance_sql,
+    fetch_tree,
     first_rows,
     prepared,
     real_sides,
-    record_distance,
     synthetic_ranked,
 )
 from synthsql.metrics.risk import _check_keys, _check_targets, _frame, _row
@@ -95,15 +97,30 @@ def residual_risk(attack: SuccessRate, control: SuccessRate) -> tuple[float, flo
     return bound(residual), bound(residual - error), bound(residual + error)
 
 
-def _correct(guess: ibis.Value, secret: ibis.Value, col: ColumnSpec, tolerance: float) -> ibis.IntegerValue:
-    both_null, one_null = guess.isnull() & secret.isnull(), guess.isnull() | secret.isnull()
+def _comparable(value: ibis.Value, col: ColumnSpec) -> ibis.Value:
+    """A target value as the guess is compared: numbers as doubles, categories as text, others as they are."""
     if col.kind in ("integer", "numeric"):
-        g, s = guess.cast("float64"), secret.cast("float64")
-        close = (g - s).abs() <= tolerance * (g.abs() + 1e-12)
-        return ibis.cases((both_null, 1), (one_null, 0), (close, 1), else_=0)
+        return value.cast("float64")
     if col.kind == "categorical":
-        guess, secret = guess.cast("string"), secret.cast("string")
-    return ibis.ifelse(guess.identical_to(secret), 1, 0)
+        return value.cast("string")
+    return value
+
+
+def _correct_sql(col: ColumnSpec, tolerance: float) -> exp.Expression:
+    """Whether the guess ``_t`` of the secret ``_s`` is right: numbers within ``tolerance`` relative to the guess
+    (anonymeter's rule, with |guess|), anything else equal; NULL equals NULL."""
+    guess, secret = exp.column("_t"), exp.column("_s")
+    if col.kind in ("integer", "numeric"):
+        both_null = exp.and_(exp.Is(this=guess.copy(), expression=exp.Null()), exp.Is(this=secret.copy(), expression=exp.Null()))
+        close = exp.LTE(
+            this=exp.Abs(this=exp.Sub(this=guess.copy(), expression=secret.copy())),
+            expression=exp.Mul(
+                this=exp.Literal.number(repr(tolerance)),
+                expression=exp.Paren(this=exp.Add(this=exp.Abs(this=guess.copy()), expression=exp.Literal.number("1e-12"))),
+            ),
+        )
+        return exp.or_(both_null, exp.paren(close))  # a NULL against a value makes close NULL: not a success
+    return exp.NullSafeEQ(this=guess, expression=secret)
 
 
 def inference_risk(
@@ -161,28 +178,29 @@ def inference_risk(
     k_h = k_t
     n_ref = min(n_syn, reference_rows)
 
-    def attacked_columns(t: ibis.Table) -> dict[str, ibis.Value]:
-        return {**prepared(t, key_cols, "l"), **{f"s{j}": t[c.name] for j, c in enumerate(target_cols)}}
+    parts_of = [(False, k_t)] + ([(True, k_h)] if holdout is not None else [])
+    by_side: dict[bool, dict[str, int]] = {False: {"_n": 0}, True: {"_n": 0}}
+    for j, col in enumerate(target_cols):
+        # one query per target (sql/closest_guess.sql): the guess is the target of the nearest synthetic record
+        def attacked_columns(t: ibis.Table, col: ColumnSpec = col) -> dict[str, ibis.Value]:
+            return {**prepared(t, key_cols, "l"), "_s": _comparable(t[col.name], col)}
 
-    def candidate_columns(t: ibis.Table) -> dict[str, ibis.Value]:
-        return {**prepared(t, key_cols, "r"), **{f"g{j}": t[c.name] for j, c in enumerate(target_cols)}}
+        def candidate_columns(t: ibis.Table, col: ColumnSpec = col) -> dict[str, ibis.Value]:
+            return {**prepared(t, key_cols, "r"), "_t": _comparable(t[col.name], col)}
 
-    parts = [first_rows(marked, k_t, False, attacked_columns)]
-    if holdout is not None:
-        parts.append(first_rows(marked, k_h, True, attacked_columns))
-    attacked = ibis.union(*parts) if len(parts) > 1 else parts[0]
-    attacked = attacked.rename({"_side": _SIDE, "_a": _RANK})
-    candidates = first_rows(syn, n_ref, None, candidate_columns).drop(_SIDE).rename({"_c": _RANK})
-    pairs = attacked.cross_join(candidates)
-    pairs = pairs.mutate(_d=record_distance(pairs, key_cols, "l", "r"))
-    order = ibis.row_number().over(group_by=[pairs["_side"], pairs["_a"]], order_by=[pairs["_d"], pairs["_c"]])
-    pairs = pairs.mutate(_n=order)
-    best = pairs.filter(pairs["_n"] == 0)
-    correct = {
-        f"k{j}": _correct(best[f"g{j}"], best[f"s{j}"], c, float(tolerance)).sum() for j, c in enumerate(target_cols)
-    }
-    counts = fetch(db, best.group_by("_side").agg(_n=best.count(), **correct))
-    by_side = {bool(r["_side"]): r for r in counts.to_dict("records")}
+        sides = [first_rows(marked, k, side, attacked_columns) for side, k in parts_of]
+        attacked = ibis.union(*sides) if len(sides) > 1 else sides[0]
+        attacked = attacked.rename({"_side": _SIDE, "_a": _RANK})
+        candidates = first_rows(syn, n_ref, None, candidate_columns).drop(_SIDE).rename({"_r": _RANK})
+        tree = templates.bind(
+            "closest_guess",
+            tables={"probe": db.compile(attacked), "reference": db.compile(candidates)},
+            distance=distance_sql(key_cols),
+            correct=_correct_sql(col, float(tolerance)),
+        )
+        for side, attacks, correct in fetch_tree(db, tree):
+            by_side[bool(side)]["_n"] = int(attacks)
+            by_side[bool(side)][f"k{j}"] = int(correct or 0)
 
     key_scope = ",".join(c.name for c in key_cols)
     pool = f"{n_ref} synthetic rows" if n_ref == n_syn else f"a seeded sample of {n_ref} of {n_syn} synthetic rows"

@@ -1,0 +1,56 @@
+/* Attribute inference (anonymeter-style): each attacked record (_side, _a; probe) guesses its secret target _s to */
+/* be the target _t of its nearest synthetic record (reference, numbered _r) on the key columns, by the mixed-type */
+/* distance $distance (p.l<i> against r.r<i>); ties go to the lower _r. $correct (over _s and _t) says whether a */
+/* guess is right. One row per side: the attacks and the correct guesses. */
+WITH "pairs" AS (
+  SELECT
+    "p"."_side" AS "_side",
+    "p"."_a" AS "_a",
+    "p"."_s" AS "_s",
+    "r"."_t" AS "_t",
+    "r"."_r" AS "_r",
+    CAST((
+      CASE
+        WHEN ABS("p"."l0" - "r"."r0") IS NULL OR CAST(1.0 AS DOUBLE) IS NULL
+        THEN NULL
+        ELSE LEAST(ABS("p"."l0" - "r"."r0"), CAST(1.0 AS DOUBLE))
+      END + CASE WHEN "p"."l1" = "r"."r1" THEN CAST(0.0 AS DOUBLE) ELSE CAST(1.0 AS DOUBLE) END
+    ) / CAST(2.0 AS DOUBLE) AS DOUBLE) AS "_d"
+  FROM (
+    SELECT
+      *
+    FROM probe_rows
+  ) AS "p"
+  CROSS JOIN "synth"."reference_rows" AS "r" /* reference */
+), "best" AS (
+  SELECT
+    "_side",
+    "_s",
+    "_t",
+    ROW_NUMBER() OVER (PARTITION BY "_side", "_a" ORDER BY "_d", "_r") AS "_n"
+  FROM "pairs"
+)
+SELECT
+  "_side",
+  COUNT(*) AS "attacks",
+  SUM(
+    CASE
+      WHEN (
+        "_t" IS NULL AND "_s" IS NULL
+      )
+      OR (
+        ABS("_t" - "_s") <= 0.05 * (
+          ABS("_t") + 1e-12
+        )
+      )
+      THEN 1
+      ELSE 0
+    END
+  ) AS "correct"
+FROM "best"
+WHERE
+  "_n" = 1
+GROUP BY
+  "_side"
+ORDER BY
+  "_side"
