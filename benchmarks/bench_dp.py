@@ -228,7 +228,7 @@ def main() -> None:
     p.add_argument("--max-3way", type=int, default=100)
     p.add_argument("--aim-rounds", type=int, default=0, help="0: AIM's default, 16 x columns")
     p.add_argument("--aim-max-model-size", type=float, default=80.0)
-    p.add_argument("--aim-round-iters", type=int, default=100)
+    p.add_argument("--aim-round-iters", type=int, default=1000)
     p.add_argument("--aim-iters", type=int, default=1000)
     p.add_argument("--out", default=str(HERE / "DP_RESULTS.md"))
     p.add_argument("--csv", default=None, help="also write the raw rows here")

@@ -6,12 +6,12 @@ licensed under the Apache License, Version 2.0; this is a port, modified for the
 algorithm is unchanged (McKenna, Miklau & Sheldon 2021, "Winning the NIST Contest"):
 
 1. ``rho = cdp_rho(epsilon, delta)``, ``sigma = sqrt(3 / (2 rho))``; every 1-way marginal measured with Gaussian
-   noise ``sigma``;
+   noise ``sigma * sqrt(d)`` (the original's unit-norm weights: the d measurements together cost ``rho / 3``);
 2. domain compression: cells whose noisy count is below ``3 sigma`` are merged into one cell, the merged cell's
    measurement re-expressed as its sum scaled by ``1 / sqrt(merged cells)``;
 3. a spanning tree by Kruskal with the exponential mechanism (total ``rho / 3``, sensitivity 1) on the L1 distance
    between each pair's exact 2-way counts and those of the model fitted to the 1-way measurements (1000 iterations);
-4. each tree edge's 2-way marginal measured with noise ``sigma``; the model estimated (5000 iterations of mirror
+4. each tree edge's 2-way marginal measured with noise ``sigma * sqrt(d - 1)``; the model estimated (5000 iterations of mirror
    descent) and sampled; compressed cells are expanded uniformly at random among the cells they merged.
 
 Two departures, neither of which changes the mechanism's output distribution: the 1-way-only model of step 3 is a
@@ -63,12 +63,15 @@ def mst(
 
 
 def _measure(data: Any, cliques: list[tuple[str, ...]], sigma: float, rng: np.random.Generator) -> list[Any]:
+    """Every clique with Gaussian noise: equal weights normalised to unit L2 norm, so each clique's noise scale is
+    sigma / (1 / sqrt(len(cliques))) and the whole set costs 1 / (2 sigma^2), as in the original ``measure``."""
     m = mbi()
+    scale = sigma * np.sqrt(len(cliques))
     out = []
     for proj in cliques:
         x = np.asarray(data.project(proj).datavector(), dtype=np.float64)
-        y = x + rng.normal(0.0, sigma, size=x.size)
-        out.append(m.LinearMeasurement(y, tuple(proj), stddev=sigma))
+        y = x + rng.normal(0.0, scale, size=x.size)
+        out.append(m.LinearMeasurement(y, tuple(proj), stddev=scale))
     return out
 
 

@@ -9,7 +9,10 @@ marginal minus the expected noise, sensitivity = the largest weight) and ``0.9 r
 Gaussian noise; every 1-way marginal is measured first. When a measurement barely moves the model, the noise is
 halved for the next rounds (annealing); the last round spends whatever is left. Only candidates that keep the
 junction tree under ``max_model_size`` megabytes (growing with the budget spent) are eligible. The model is
-re-estimated (Private-PGM) after every round, warm-started.
+re-estimated (Private-PGM) after every round, warm-started, with ``round_iters`` iterations of mirror descent
+(1000, as the reference implementation: with 100, the model barely moves after a measurement, the annealing rule
+halves the noise too early and the budget is spent in a few rounds; on cps1988 at epsilon 10 the mean 2-way TVD
+was 0.027 with 100 and 0.010 with 1000). It is the slowest method: minutes on a 7-column table, far more on wide ones.
 
 The database computes the exact marginals of all candidates up front, in batched GROUPING SETS scans; the counts
 stay in Python for the rounds (memory: the sum of the candidates' cells).
@@ -70,7 +73,7 @@ class AIM:
         rounds: int | None = None,
         max_model_size: float = 80.0,
         iters: int = 1000,
-        round_iters: int = 100,
+        round_iters: int = 1000,
     ) -> None:
         self.degree = check_int(self.name, "degree", degree, 2)
         self.rounds = None if rounds is None else check_int(self.name, "rounds", rounds, 1)
