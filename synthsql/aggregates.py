@@ -46,13 +46,13 @@ class AggregateStore:
     def __init__(
         self,
         con: Database | Any,
-        table: str | TableRef,
+        table: str | TableRef | ibis.Table,
         spec: TableSpec,
         *,
         rows: Callable[[ibis.Table], ibis.Table] | None = None,
     ) -> None:
         self._db = connect(con)
-        self._table = self._db.table(table)
+        self._table = table if isinstance(table, ibis.Table) else self._db.table(table)
         if rows is not None:  # a subset of the rows, e.g. the training part of a holdout split
             self._table = rows(self._table)
         self.spec = spec

@@ -15,7 +15,7 @@ import pytest
 
 import synthsql as ss
 from synthsql.holdout import HOLDOUT_DIGITS, Holdout, row_text
-from tests.conftest import mixed_table, real_table
+from tests.conftest import mixed_table, real_table, table_names
 
 REAL = ("eusilc", "cps1988", "ses")
 
@@ -156,3 +156,15 @@ def test_same_split_on_duckdb_and_postgres(duckdb_db, postgres_db):
         duck, pg = db_split(duckdb_db, name, split), db_split(postgres_db, name, split)
         assert sum(f for _, f in duck) == sum(f for _, f in pg) > 0, name
         assert duck == pg, name
+
+
+def test_fit_reads_only_the_training_rows(db, tmp_path):
+    holdout = Holdout(0.2, seed=1)
+    before = table_names(db)
+    model = ss.fit(db, "cps1988", method="independent", holdout=holdout, seed=1)
+    training = int(db.backend.execute(holdout.training(db.table("cps1988")).count()))
+    assert model.spec.n_rows == training and model.spec.table == "cps1988"
+    assert sum(int(v.sum()) for v in model.counts.values()) == training * len(model.counts)
+    assert table_names(db) == before  # the temporary training table is gone
+    loaded = ss.load(model.save(tmp_path / "m.json"))
+    assert loaded.holdout == holdout

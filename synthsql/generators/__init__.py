@@ -149,7 +149,7 @@ def fit(
         training = TableRef(f"_synthsql_training_{secrets.token_hex(6)}")
         db.backend.create_table(training.name, holdout.training(db.table(ref)), temp=True)
         try:
-            store = AggregateStore(db, training, spec)
+            store = AggregateStore(db, db.backend.table(training.name), spec)  # (a temporary table: not listed)
             if not private:
                 store.spec = dataclasses.replace(spec, table=spec.table, n_rows=store.count_rows())
             model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
