@@ -9,9 +9,11 @@ Gaussian noise, negative counts are set to zero, and the conditionals are read f
 
 Budget split (zCDP): ``0.1 rho`` on the 1-way marginals, which give the independence baseline of the score;
 ``0.2 rho`` on the ``d - 1`` selections; ``0.7 rho`` on the ``d`` noisy joint tables. The score of a pair is the L1
-distance between its exact joint counts and the counts expected if the column were independent of its parents
-(from the noisy 1-way marginals and the noisy total): adding or removing a row changes it by at most 1, a
-sensitivity that does not depend on the row count (PrivBayes' own scores, mutual information and F, do).
+distance between its exact joint counts N(parents, x) and N(parents) times x's noisy 1-way shares, the counts
+expected if x were independent of its parents: adding or removing a row changes it by at most 2, a sensitivity
+that does not depend on the row count (PrivBayes' own scores, mutual information and F, do). (Scoring against
+full independence instead rewards parents that depend on each other, not on x: on eusilc at epsilon 10 it chose
+two copies of the same weight as everybody's parents and the sample's 2-way TVD was 0.39.)
 """
 
 from __future__ import annotations
@@ -83,9 +85,10 @@ class PrivBayes:
             exact = store.marginals([(*p, x) for x, p in pairs])
             scores = []
             for (x, p), counts in zip(pairs, exact, strict=True):
-                expected = total * _outer([shares[c] for c in (*p, x)])
+                # x independent of its parents: the parents' own joint counts times x's noisy 1-way shares
+                expected = counts.sum(axis=-1, keepdims=True) * shares[x]
                 scores.append(float(np.abs(counts - expected).sum()))
-            index = budget.exponential(scores, epsilon=epsilon, sensitivity=1.0, step="select parents", columns=())
+            index = budget.exponential(scores, epsilon=epsilon, sensitivity=2.0, step="select parents", columns=())
             x, p = pairs[index]
             order.append(x)
             parents[x] = list(p)
@@ -132,9 +135,3 @@ class PrivBayes:
             quantiles={},
         )
 
-
-def _outer(vectors: list[np.ndarray]) -> np.ndarray:
-    out = vectors[0]
-    for v in vectors[1:]:
-        out = np.multiply.outer(out, v)
-    return out
