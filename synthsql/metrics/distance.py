@@ -146,7 +146,7 @@ def nearest(db: Database, probe: ibis.Table, reference: ibis.Table, cols: Sequen
         tables={"probe": db.compile(probe), "reference": db.compile(reference)},
         distance=distance_sql(cols),
     )
-    return pd.DataFrame(fetch_tree(db, tree), columns=["_p", "_g", "_r", "_n", "_d"])
+    return pd.DataFrame(db.fetchall(tree), columns=["_p", "_g", "_r", "_n", "_d"])
 
 
 def real_sides(db: Database, real: str, holdout: Holdout | None, seed: int) -> tuple[ibis.Table, dict[bool, int]]:
@@ -215,26 +215,11 @@ def check_holdout(holdout: Any) -> Holdout | None:
 def fetch(db: Database, expr: ibis.Table) -> pd.DataFrame:
     """Run an Ibis expression on ``db`` (derived numbers only, bounded by the declared samples).
 
-    On PostgreSQL the statement runs with ``jit = off``: the per-row hash and distance expressions are long, their
-    estimated cost passes ``jit_above_cost``, and compiling them took 148 s where running them took 4 s
-    (eusilc, 100 x 1000 rows). The session's own setting is restored afterwards.
+    The per-row hash and distance expressions are long; on PostgreSQL, JIT compilation of them took 148 s where
+    running them took 4 s (eusilc, 100 x 1000 rows), which is why :class:`~synthsql.connection.Database` turns JIT
+    off for its session.
     """
-    if db.dialect != "postgres":
-        return db.backend.execute(expr)
-    with db.raw.cursor() as cur:
-        cur.execute("SELECT current_setting('jit')")
-        (previous,) = cur.fetchone()
-        cur.execute("SELECT set_config('jit', 'off', false)")
-    try:
-        return db.backend.execute(expr)
-    finally:
-        with db.raw.cursor() as cur:
-            cur.execute("SELECT set_config('jit', %s, false)", (previous,))
-
-
-def fetch_tree(db: Database, tree: exp.Expression) -> list[tuple]:
-    """Run a bound template (derived numbers only, bounded by the declared samples)."""
-    return db.fetchall(tree)
+    return db.backend.execute(expr)
 
 
 def _sample_note(used: int, total: int, what: str) -> str:

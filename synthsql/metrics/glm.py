@@ -45,7 +45,6 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
-import sqlglot
 from scipy import stats
 from sqlglot import exp
 
@@ -83,9 +82,8 @@ _RANK_TOL = 1e-10
 _ETA_BOUND = {"binomial": 30.0, "poisson": 100.0}
 # An aggregate query with more results than this returns them in arrays (PostgreSQL's select lists stop at 1664).
 _MAX_SELECT = 1000
-# PostgreSQL's JIT compiles every expression of a query above jit_above_cost before running it: for the thousands of
-# sums of an IRLS step (k = 169) that took minutes, where the query itself runs in a second. Off for these queries.
-_NO_JIT = sqlglot.parse_one("SET LOCAL jit = off", dialect="postgres")
+# PostgreSQL's JIT compiled the thousands of sums of an IRLS step (k = 169) for minutes, where the query itself runs
+# in a second: Database turns JIT off for its sessions.
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -795,8 +793,8 @@ def _fetch_tree(db: Database, tree: exp.Select) -> dict[str, Any]:
 
     PostgreSQL pulls derived tables up into the query above them, pasting each column's expression wherever it is
     used: the weights of IRLS would be recomputed in each of the k(k + 1)/2 sums (40 times slower at k = 6).
-    ``OFFSET 0``, added to the sqlglot tree, keeps every level computed once. The query runs without JIT
-    (``SET LOCAL`` in a transaction of its own, a savepoint inside the caller's).
+    ``OFFSET 0``, added to the sqlglot tree, keeps every level computed once. The session runs without JIT (set by
+    :class:`~synthsql.connection.Database`).
     """
     if db.dialect == "postgres":
         for select in tree.find_all(exp.Select):
@@ -808,7 +806,7 @@ def _fetch_tree(db: Database, tree: exp.Select) -> dict[str, Any]:
     names = tree.named_selects
     projections = tree.expressions
     if len(projections) <= _MAX_SELECT:
-        (row,) = _fetch_without_jit(db, tree)
+        (row,) = db.fetchall(tree)
         return dict(zip(names, row, strict=True))
     # PostgreSQL allows at most 1664 entries in a select list: the aggregates travel in arrays of _MAX_SELECT.
     chunks = [projections[at : at + _MAX_SELECT] for at in range(0, len(projections), _MAX_SELECT)]
@@ -819,16 +817,8 @@ def _fetch_tree(db: Database, tree: exp.Select) -> dict[str, Any]:
             for c, chunk in enumerate(chunks)
         ],
     )
-    (row,) = _fetch_without_jit(db, tree)
+    (row,) = db.fetchall(tree)
     return dict(zip(names, (value for array in row for value in array), strict=True))
-
-
-def _fetch_without_jit(db: Database, tree: exp.Expression) -> list[tuple]:
-    if db.dialect != "postgres":
-        return db.fetchall(tree)
-    with db.transaction():
-        db.execute(_NO_JIT)
-        return db.fetchall(tree)
 
 
 def _number(value: Any) -> float:

@@ -49,7 +49,6 @@ from synthsql.metrics.distance import (
     check_holdout,
     check_rows,
     distance_sql,
-    fetch_tree,
     first_rows,
     prepared,
     real_sides,
@@ -198,7 +197,7 @@ def inference_risk(
             distance=distance_sql(key_cols),
             correct=_correct_sql(col, float(tolerance)),
         )
-        for side, attacks, correct in fetch_tree(db, tree):
+        for side, attacks, correct in db.fetchall(tree):
             by_side[bool(side)]["_n"] = int(attacks)
             by_side[bool(side)][f"k{j}"] = int(correct or 0)
 
