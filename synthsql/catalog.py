@@ -415,9 +415,7 @@ def build(
                     start = time.perf_counter()
                     made.extend(action())
                     seconds[step] = time.perf_counter() - start
-            except SynthsqlError as err:
-                raise BuildError(table.name, step, err) from err
-            except Exception as err:  # a failure of the database or a bug: still say where, still roll back
+            except Exception as err:  # ours, the database's or a bug: say where; the transaction rolls back
                 raise BuildError(table.name, step, err) from err
             rows = int(db.backend.execute(db.table(table.target_name).count()))
             out.append(Built(table.name, tuple(made), rows, seconds))

@@ -177,6 +177,15 @@ class Model:
         return model
 
 
+def table_to_json(array: np.ndarray) -> dict[str, Any]:
+    """A count or probability table as JSON: its shape and its values in C order."""
+    return {"shape": list(array.shape), "values": np.asarray(array).ravel().tolist()}
+
+
+def table_from_json(data: Mapping[str, Any], dtype: Any) -> np.ndarray:
+    return np.asarray(data["values"], dtype=dtype).reshape(data["shape"])
+
+
 def load(path: str | os.PathLike[str]) -> Model:
     """Read a model saved with :meth:`Model.save`."""
     try:

@@ -66,10 +66,10 @@ from synthsql.errors import (
     TargetError,
     did_you_mean,
 )
-from synthsql.generators import check_int, cumulative, draw_codes
+from synthsql.generators import check_int, conditional_cdf, draw_codes
 from synthsql.generators.bayesnet import mutual_information
 from synthsql.metrics.match_risk import check_unique_id
-from synthsql.model import BATCH_ROWS, Model
+from synthsql.model import BATCH_ROWS, Model, table_from_json, table_to_json
 from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
 from synthsql.write import write_table
 
@@ -106,13 +106,7 @@ class PartialModel(Model):
         self.id = id
         # counts[x] has shape (cells of each parent ..., cells of x): the joint counts of the parents and x.
         self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
-        self._cdf: dict[str, np.ndarray] = {}
-        for name in self.order:
-            table = self.counts[name]
-            rows = table.reshape(-1, table.shape[-1]).astype(np.float64)
-            empty = rows.sum(axis=1) == 0
-            rows[empty] = rows.sum(axis=0)  # a parent configuration unseen at fit time: the 1-way marginal
-            self._cdf[name] = cumulative(rows)
+        self._cdf = {name: conditional_cdf(self.counts[name]) for name in self.order}
 
     def __repr__(self) -> str:
         return f"PartialModel(source={self.source!r}, synthesize={self.synthesize}, params={self.params})"
@@ -180,12 +174,12 @@ class PartialModel(Model):
             "id": self.id,
             "order": self.order,
             "parents": self.parents,
-            "counts": {k: {"shape": list(v.shape), "values": v.ravel().tolist()} for k, v in self.counts.items()},
+            "counts": {k: table_to_json(v) for k, v in self.counts.items()},
         }
 
     @classmethod
     def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
-        counts = {k: np.asarray(v["values"], dtype=np.int64).reshape(v["shape"]) for k, v in state["counts"].items()}
+        counts = {k: table_from_json(v, np.int64) for k, v in state["counts"].items()}
         return cls(
             source=state["source"],
             synthesize=state["synthesize"],

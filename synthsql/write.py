@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import ibis
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlglot
@@ -96,9 +97,9 @@ def privacy_table(model: Model) -> pa.Table:
             "columns": r.columns,
             "mechanism": r.mechanism,
             "rho": float(r.rho),
-            "sigma": None if r.sigma != r.sigma else float(r.sigma),
-            "epsilon": None if r.epsilon != r.epsilon else float(r.epsilon),
-            "delta": None if r.delta is None or r.delta != r.delta else float(r.delta),
+            "sigma": None if pd.isna(r.sigma) else float(r.sigma),
+            "epsilon": None if pd.isna(r.epsilon) else float(r.epsilon),
+            "delta": None if pd.isna(r.delta) else float(r.delta),
         }
         for r in ledger.itertuples()
     ]

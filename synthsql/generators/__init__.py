@@ -151,7 +151,7 @@ def fit(
         try:
             store = AggregateStore(db, db.backend.table(training.name), spec)  # (a temporary table: not listed)
             if not private:
-                store.spec = dataclasses.replace(spec, table=spec.table, n_rows=store.count_rows())
+                store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
             model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
         finally:
             db.backend.drop_table(training.name, force=True)
@@ -227,6 +227,16 @@ def cumulative(counts: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(probs, axis=1)
     cdf[:, -1] = 1.0
     return cdf
+
+
+def conditional_cdf(table: np.ndarray) -> np.ndarray:
+    """Row-wise cumulative probabilities of a joint table of shape (cells of each parent ..., cells of x), one row
+    per parent configuration; negative estimates count as zero, and a configuration with no mass falls back to the
+    column's own marginal (an unseen or unsupported combination of parents)."""
+    rows = np.clip(np.asarray(table, dtype=np.float64), 0.0, None).reshape(-1, np.shape(table)[-1])
+    empty = rows.sum(axis=1) == 0
+    rows = np.where(empty[:, None], rows.sum(axis=0, keepdims=True), rows)
+    return cumulative(rows)
 
 
 def draw_codes(cdf: np.ndarray, rows: np.ndarray | None, u: np.ndarray) -> np.ndarray:

@@ -104,6 +104,7 @@ class AIM:
         spent0 = budget.spent
         measurements = noisy_oneway(store, budget, columns, sigma)
         model = estimate(sizes, measurements, iters=self.round_iters)
+        projector = Projector(model)  # the current model's marginals, rebuilt once per estimate
         domain = mbi().Domain(list(sizes), list(sizes.values()))
         terminate = False
         while not terminate:
@@ -116,7 +117,6 @@ class AIM:
             size_limit = self.max_model_size * (used + 0.5 / sigma**2 + epsilon**2 / 8) / rho
             eligible = self._eligible(candidates, model, domain, size_limit)
             bias = math.sqrt(2 / math.pi) * sigma
-            projector = Projector(model)
             errors = [
                 candidates[cl] * (np.abs(answers[cl] - projector(cl)).sum() - bias * answers[cl].size)
                 for cl in eligible
@@ -133,7 +133,8 @@ class AIM:
             measurements.append(Noisy(chosen, y.ravel().astype(np.float64), sigma))
             before = projector(chosen)
             model = estimate(sizes, measurements, iters=self.round_iters, warm_start=model)
-            if np.abs(Projector(model)(chosen) - before).sum() <= bias * before.size and not terminate:
+            projector = Projector(model)
+            if np.abs(projector(chosen) - before).sum() <= bias * before.size and not terminate:
                 sigma /= 2
                 epsilon *= 2
         model = estimate(sizes, measurements, iters=self.iters, warm_start=model)

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import bin_quantiles, check_int, cumulative, draw_network, register
-from synthsql.model import Model
+from synthsql.generators import bin_quantiles, check_int, conditional_cdf, draw_network, register
+from synthsql.model import Model, table_from_json, table_to_json
 
 __all__ = ["BayesNet", "BayesNetModel", "mutual_information", "chow_liu_order"]
 
@@ -83,14 +83,7 @@ class BayesNetModel(Model):
         self.parents = {k: list(v) for k, v in parents.items()}
         # counts[x] has shape (cells of each parent ..., cells of x): the joint counts of the parents and x.
         self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
-        self._cdf: dict[str, np.ndarray] = {}
-        for name in self.order:
-            table = self.counts[name]
-            rows = table.reshape(-1, table.shape[-1]).astype(np.float64)
-            marginal = rows.sum(axis=0, keepdims=True)
-            empty = rows.sum(axis=1) == 0
-            rows[empty] = marginal  # an unseen parent configuration falls back to the 1-way marginal
-            self._cdf[name] = cumulative(rows)
+        self._cdf = {name: conditional_cdf(self.counts[name]) for name in self.order}
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         shapes = {k: v.shape[:-1] for k, v in self.counts.items()}
@@ -100,12 +93,12 @@ class BayesNetModel(Model):
         return {
             "order": self.order,
             "parents": self.parents,
-            "counts": {k: {"shape": list(v.shape), "values": v.ravel().tolist()} for k, v in self.counts.items()},
+            "counts": {k: table_to_json(v) for k, v in self.counts.items()},
         }
 
     @classmethod
     def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
-        counts = {k: np.asarray(v["values"], dtype=np.int64).reshape(v["shape"]) for k, v in state["counts"].items()}
+        counts = {k: table_from_json(v, np.int64) for k, v in state["counts"].items()}
         return cls(order=state["order"], parents=state["parents"], counts=counts, **common)
 
 

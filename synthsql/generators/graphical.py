@@ -25,8 +25,8 @@ import numpy as np
 
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
-from synthsql.generators import cumulative, draw_network
-from synthsql.model import Model
+from synthsql.generators import conditional_cdf, draw_network
+from synthsql.model import Model, table_from_json, table_to_json
 from synthsql.privacy import Budget
 from synthsql.schema import TableSpec
 
@@ -192,11 +192,6 @@ class Projector:
         return out * (self.total / out.sum()) if out.sum() > 0 else out
 
 
-def project(model: Any, columns: Sequence[str]) -> np.ndarray:
-    """The model's (estimated) counts over ``columns``, axes in that order, never negative."""
-    return Projector(model)(columns)
-
-
 def network_from(model: Any, columns: Sequence[str]) -> tuple[list[str], dict[str, list[str]], dict[str, np.ndarray]]:
     """A Bayesian network equivalent to the model: the junction tree's reverse elimination order, each column's
     parents its earlier neighbours in a maximal clique, and the joint table of (parents..., column)."""
@@ -256,13 +251,7 @@ class GraphicalModel(Model):
         self.parents = {k: list(v) for k, v in parents.items()}
         self.tables = {k: np.asarray(v, dtype=np.float64) for k, v in tables.items()}
         self.groups = {k: [list(g) for g in v] for k, v in (groups or {}).items()}
-        self._cdf = {}
-        for name in self.order:
-            rows = np.clip(self.tables[name], 0.0, None).reshape(-1, self.tables[name].shape[-1])
-            marginal = rows.sum(axis=0, keepdims=True)
-            empty = rows.sum(axis=1) == 0
-            rows = np.where(empty[:, None], marginal, rows)  # an unsupported parent configuration: the column's marginal
-            self._cdf[name] = cumulative(rows)
+        self._cdf = {name: conditional_cdf(self.tables[name]) for name in self.order}
         self._expand = {}
         for name, groups_ in self.groups.items():
             lengths = np.array([len(g) for g in groups_], dtype=np.int64)
@@ -285,13 +274,13 @@ class GraphicalModel(Model):
         return {
             "order": self.order,
             "parents": self.parents,
-            "tables": {k: {"shape": list(v.shape), "values": v.ravel().tolist()} for k, v in self.tables.items()},
+            "tables": {k: table_to_json(v) for k, v in self.tables.items()},
             "groups": self.groups,
         }
 
     @classmethod
     def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
-        tables = {k: np.asarray(v["values"], dtype=np.float64).reshape(v["shape"]) for k, v in state["tables"].items()}
+        tables = {k: table_from_json(v, np.float64) for k, v in state["tables"].items()}
         return cls(order=state["order"], parents=state["parents"], tables=tables, groups=state.get("groups"), **common)
 
 

@@ -24,10 +24,10 @@ from synthsql.generators.graphical import (
     Compression,
     GraphicalModel,
     Noisy,
+    Projector,
     estimate,
     network_from,
     noisy_oneway,
-    project,
     public_spec,
 )
 from synthsql.model import Model
@@ -101,7 +101,8 @@ class MST:
         # outer product of the two (no inference needed)
         independent = estimate(compression.sizes, oneway, iters=500)
         total = float(independent.total)
-        share = {c: project(independent, (c,)) / total for c in columns}
+        projector = Projector(independent)
+        share = {c: projector((c,)) / total for c in columns}
         pairs = list(itertools.combinations(columns, 2))
         exact = store.marginals(pairs)
         score = {
