@@ -66,7 +66,7 @@ from synthsql.errors import (
     TargetError,
     did_you_mean,
 )
-from synthsql.generators import check_int, conditional_cdf, draw_codes
+from synthsql.generators import CellSampler, check_int, conditional_cdf
 from synthsql.generators.bayesnet import mutual_information
 from synthsql.metrics.match_risk import check_unique_id
 from synthsql.model import BATCH_ROWS, Model, table_from_json, table_to_json
@@ -106,7 +106,7 @@ class PartialModel(Model):
         self.id = id
         # counts[x] has shape (cells of each parent ..., cells of x): the joint counts of the parents and x.
         self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
-        self._cdf = {name: conditional_cdf(self.counts[name]) for name in self.order}
+        self._cdf = {name: CellSampler(conditional_cdf(self.counts[name])) for name in self.order}
 
     def __repr__(self) -> str:
         return f"PartialModel(source={self.source!r}, synthesize={self.synthesize}, params={self.params})"
@@ -158,9 +158,9 @@ class PartialModel(Model):
             if parents:
                 shape = self.counts[name].shape[:-1]
                 rows = np.ravel_multi_index(tuple(np.asarray(codes[p], dtype=np.int64) for p in parents), shape)
-                codes[name] = draw_codes(self._cdf[name], rows, u)
+                codes[name] = self._cdf[name].draw(rows, u)
             else:
-                codes[name] = draw_codes(self._cdf[name], None, u)
+                codes[name] = self._cdf[name].draw(None, u)
             col = self.spec.column(name)
             position = within.random(n) if col.kind in NUMERIC_KINDS else None
             out[name] = decode(codes[name], col, within=position, quantiles=self.quantiles.get(name))

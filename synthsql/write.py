@@ -1,18 +1,29 @@
 """Write Arrow batches to a table atomically, with the source's column names and types.
 
-The whole write is one transaction: the table is built under a temporary name, filled batch by batch (DuckDB reads
-each Arrow batch directly; PostgreSQL gets ``COPY ... FROM STDIN``, never row inserts), and only then swapped in for
-the target. An error or an interrupt rolls everything back: no half-written target, no temporary table left behind,
-an existing target untouched. DuckDB and PostgreSQL both make DDL transactional, which is what this relies on.
+The whole write is one transaction: the table is built under a temporary name, filled from the stream of batches
+(DuckDB scans it as one Arrow stream; PostgreSQL gets ``COPY ... FROM STDIN`` per batch, never row inserts), and only
+then swapped in for the target. An error or an interrupt rolls everything back: no half-written target, no temporary
+table left behind, an existing target untouched. DuckDB and PostgreSQL both make DDL transactional, which is what this
+relies on.
+
+The batches are produced by a background thread a few ahead of the database, so that sampling (numpy) and writing
+(the database) overlap; memory stays bounded by that queue. DuckDB writes the stream with ``preserve_insertion_order``
+off, which lets both its threads write: the rows are the same for the same seed, but their physical order in the
+table is not fixed (synthetic rows are exchangeable, and every synthsql metric orders rows by a hash of their
+content).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import queue
 import secrets
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+import duckdb
 import ibis
 import pandas as pd
 import pyarrow as pa
@@ -146,9 +157,7 @@ def write_table(
     temporary = TableRef(f"_synthsql_tmp_{secrets.token_hex(6)}", ref.schema)
     with db.transaction():
         db.execute(_create_statement(db, temporary, template, first.schema))
-        for batch in _chain(first, iterator):
-            if batch.num_rows:
-                _append(db, temporary, batch)
+        _append(db, temporary, first.schema, _chain(first, iterator))
         if replace and db.exists(ref):
             db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
         rename = exp.AlterRename(this=exp.Table(this=exp.to_identifier(ref.name, quoted=True)))
@@ -156,7 +165,7 @@ def write_table(
     return ref
 
 
-def _chain(first: pa.RecordBatch, rest: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+def _chain(first: pa.RecordBatch, rest: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     yield first
     yield from rest
 
@@ -176,24 +185,96 @@ def _create_statement(db: Database, ref: TableRef, template: ibis.Table | None, 
     return exp.Create(this=exp.Schema(this=ref.sqlglot(), expressions=columns), kind="TABLE")
 
 
-def _append(db: Database, ref: TableRef, batch: pa.RecordBatch) -> None:
-    names = [exp.to_identifier(name, quoted=True) for name in batch.schema.names]
-    if db.dialect == "duckdb":
-        db.raw.register(_ARROW_VIEW, pa.Table.from_batches([batch]))
+_PREFETCH = 3  # batches produced ahead of the database (100k rows each by default)
+_DONE = object()
+
+
+class _Prefetched:
+    """The same batches in the same order, produced by a background thread up to ``_PREFETCH`` ahead.
+
+    numpy, pyarrow and the database drivers release the GIL, so drawing the next batches overlaps with writing this
+    one. An error in the producer is raised to the consumer (and kept in ``error``, for a driver that wraps it); when
+    the consumer stops early, :meth:`close` stops the producer.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self.error: BaseException | None = None
+        self._ready: queue.Queue[Any] = queue.Queue(maxsize=_PREFETCH)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._produce, args=(batches,), name="synthsql-sample", daemon=True)
+        self._worker.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, batches: Iterator[pa.RecordBatch]) -> None:
         try:
+            for batch in batches:
+                if not self._put(batch):
+                    return
+        except BaseException as err:  # handed to the consumer, raised there
+            self._put(err)
+            return
+        self._put(_DONE)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        while (item := self._ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                self.error = item
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._worker.join()
+
+
+def _append(db: Database, ref: TableRef, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+    """Stream every batch into ``ref``: one statement per backend, fed while the next batches are drawn."""
+    names = [exp.to_identifier(name, quoted=True) for name in schema.names]
+    stream = _Prefetched(batches)
+    if db.dialect == "duckdb":
+        reader = pa.RecordBatchReader.from_batches(schema, iter(stream))
+        (ordered,) = db.raw.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        db.raw.register(_ARROW_VIEW, reader)
+        try:
+            db.raw.execute("SET preserve_insertion_order = false")
             select = exp.select(*[exp.column(n.copy()) for n in names]).from_(exp.to_identifier(_ARROW_VIEW))
-            db.execute(exp.insert(select, into=ref.sqlglot(), columns=[n.copy() for n in names]))
+            try:
+                db.execute(exp.insert(select, into=ref.sqlglot(), columns=[n.copy() for n in names]))
+            except Exception:
+                if stream.error is not None:  # DuckDB wraps an error raised while it reads the stream
+                    raise stream.error from None
+                raise
         finally:
+            stream.close()
             db.raw.unregister(_ARROW_VIEW)
+            # Not possible in a transaction the failure aborted: the setting then stays off for this connection,
+            # which only changes the order of results that have no ORDER BY.
+            with contextlib.suppress(duckdb.Error):
+                db.raw.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
         return
-    copy = sqlglot.parse_one(_COPY_TEMPLATE, dialect="postgres")
-    copy.set("this", exp.Schema(this=ref.sqlglot(), expressions=names))
-    buffer = io.BytesIO()
+    statement = sqlglot.parse_one(_COPY_TEMPLATE, dialect="postgres")
+    statement.set("this", exp.Schema(this=ref.sqlglot(), expressions=names))
     # Quoting every non-NULL value keeps an empty string apart from NULL (an unquoted empty field) in PostgreSQL.
     options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-    pacsv.write_csv(pa.Table.from_batches([_plain(batch)]), buffer, options)
-    with db.raw.cursor() as cur, cur.copy(db.render(copy)) as stream:
-        stream.write(buffer.getvalue())
+    try:
+        # One COPY per batch: the connection is free between batches for a producer that reads from it (partial
+        # synthesis streams the kept columns through a server-side cursor on the same connection).
+        for batch in stream:
+            if batch.num_rows:
+                buffer = io.BytesIO()
+                pacsv.write_csv(pa.Table.from_batches([_plain(batch)]), buffer, options)
+                with db.raw.cursor() as cur, cur.copy(db.render(statement)) as pipe:
+                    pipe.write(buffer.getvalue())
+    finally:
+        stream.close()
 
 
 def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:

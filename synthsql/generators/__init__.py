@@ -23,7 +23,7 @@ from synthsql.privacy import Budget
 from synthsql.dp_domains import estimate_domains, undeclared
 from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
 
-__all__ = ["Generator", "REGISTRY", "register", "get_generator", "fit", "check_int", "bin_quantiles", "draw_codes"]
+__all__ = ["Generator", "REGISTRY", "register", "get_generator", "fit", "check_int", "bin_quantiles", "CellSampler"]
 
 
 class Generator(Protocol):
@@ -239,24 +239,48 @@ def conditional_cdf(table: np.ndarray) -> np.ndarray:
     return cumulative(rows)
 
 
-def draw_codes(cdf: np.ndarray, rows: np.ndarray | None, u: np.ndarray) -> np.ndarray:
-    """Draw one cell per row from the cumulative table ``cdf`` (conditioning rows x cells), memory O(n).
+class CellSampler:
+    """Inverse-CDF draws from a cumulative table (conditioning rows x cells), in O(1) expected steps per draw.
 
-    Row ``r`` of ``cdf`` is shifted by ``r`` so that a single sorted search serves every conditioning row; a cell
-    of probability zero is never drawn.
+    A guide table (Chen & Asau 1974) stores, for each row and each of ``K`` equal slices of [0, 1) (``K`` a power of
+    two >= 2 x cells, so that ``x * K`` is exact), how many cells end before the slice starts; a draw starts there
+    and steps right while the cumulative probability is <= u. The result is exactly
+    ``searchsorted(cdf[row], u, side="right")``: a cell of probability zero is never drawn.
     """
-    n_rows, cells = cdf.shape
-    if rows is None:
-        return np.searchsorted(cdf[0], u, side="right").clip(0, cells - 1)
-    flat = (cdf + np.arange(n_rows)[:, None]).ravel()
-    position = np.searchsorted(flat, rows + u, side="right") - rows * cells
-    return position.clip(0, cells - 1)
+
+    def __init__(self, cdf: np.ndarray) -> None:
+        self.cdf = np.ascontiguousarray(cdf, dtype=np.float64)
+        n_rows, cells = self.cdf.shape
+        self._slices = 1 << max(1, int(2 * cells - 1).bit_length())
+        # floor(cdf * K) < k  implies  cdf < u  for every u in slice k: those cells always lie before the draw.
+        floor = np.minimum(np.floor(self.cdf * self._slices).astype(np.int64), self._slices)
+        width = self._slices + 1
+        hist = np.bincount((np.arange(n_rows)[:, None] * width + floor).ravel(), minlength=n_rows * width)
+        before = np.cumsum(hist.reshape(n_rows, width), axis=1)[:, : self._slices]  # cells with floor <= k - 1
+        guide = np.concatenate([np.zeros((n_rows, 1), dtype=np.int64), before[:, :-1]], axis=1)
+        self._guide = guide.clip(0, cells - 1).astype(np.int32).ravel()
+        self._flat = self.cdf.ravel()
+
+    def draw(self, rows: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+        """One cell per uniform ``u``, from the conditioning row ``rows`` (None: the table's only row)."""
+        cells = self.cdf.shape[1]
+        slot = (u * self._slices).astype(np.int64)  # exact: K is a power of two and u < 1
+        row = np.zeros(1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        j = self._guide[row * self._slices + slot].astype(np.int64)
+        start = row * cells  # each row's first cell in the flat table
+        active = np.flatnonzero((j < cells - 1) & (self._flat[start + j] <= u))
+        while active.size:  # step right, keeping only the draws that still have to move
+            j[active] += 1
+            step = j[active]
+            offset = start if rows is None else start[active]
+            active = active[(step < cells - 1) & (self._flat[offset + step] <= u[active])]
+        return j
 
 
 def draw_network(
     order: Sequence[str],
     parents: Mapping[str, Sequence[str]],
-    cdf: Mapping[str, np.ndarray],
+    cdf: Mapping[str, CellSampler],
     shapes: Mapping[str, tuple[int, ...]],
     n: int,
     rng: np.random.Generator,
@@ -268,9 +292,9 @@ def draw_network(
         u = rng.random(n)
         if parents[name]:
             rows = np.ravel_multi_index(tuple(codes[p] for p in parents[name]), shapes[name])
-            codes[name] = draw_codes(cdf[name], rows, u)
+            codes[name] = cdf[name].draw(rows, u)
         else:
-            codes[name] = draw_codes(cdf[name], None, u)
+            codes[name] = cdf[name].draw(None, u)
     return codes
 
 

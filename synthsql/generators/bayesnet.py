@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import bin_quantiles, check_int, conditional_cdf, draw_network, register
+from synthsql.generators import bin_quantiles, CellSampler, check_int, conditional_cdf, draw_network, register
 from synthsql.model import Model, table_from_json, table_to_json
 
 __all__ = ["BayesNet", "BayesNetModel", "mutual_information", "chow_liu_order"]
@@ -83,7 +83,7 @@ class BayesNetModel(Model):
         self.parents = {k: list(v) for k, v in parents.items()}
         # counts[x] has shape (cells of each parent ..., cells of x): the joint counts of the parents and x.
         self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
-        self._cdf = {name: conditional_cdf(self.counts[name]) for name in self.order}
+        self._cdf = {name: CellSampler(conditional_cdf(self.counts[name])) for name in self.order}
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         shapes = {k: v.shape[:-1] for k, v in self.counts.items()}

@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from synthsql.aggregates import AggregateStore
 from synthsql.aggregates import null_first
 from synthsql.generators import bin_quantiles, cumulative, register
 from synthsql.model import Model
+from synthsql.schema import NUMERIC_KINDS
 
 __all__ = ["GaussianCopula", "CopulaModel", "nearest_correlation"]
 
@@ -46,25 +47,29 @@ class CopulaModel(Model):
         self.correlation = np.asarray(correlation, dtype=np.float64)
         self._names = [c.name for c in self.spec.modelled]
         self._chol = np.linalg.cholesky(nearest_correlation(self.correlation)) if self._names else None
-        self._ordinal: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._ordinal: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._numeric = {c.name for c in self.spec.modelled if c.kind in NUMERIC_KINDS}
         for col in self.spec.modelled:
             order = null_first(col.cells)  # NULL first, then cells in value order
-            self._ordinal[col.name] = (order, cumulative(self.counts[col.name][order][None, :])[0])
+            upper = cumulative(self.counts[col.name][order][None, :])[0]
+            # Cells are found on the latent normal scale (Z <= Phi^-1(upper)), so only numeric columns need Phi(Z).
+            self._ordinal[col.name] = (order, upper, ndtri(upper))
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         if not self._names:
             return {}, {}
-        z = rng.standard_normal((n, len(self._names))) @ self._chol.T
-        u = ndtr(z)
+        z = self._chol @ rng.standard_normal((len(self._names), n))  # one contiguous row per column
         codes: dict[str, np.ndarray] = {}
         within: dict[str, np.ndarray] = {}
         for k, name in enumerate(self._names):
-            order, upper = self._ordinal[name]
-            position = np.searchsorted(upper, u[:, k], side="right").clip(0, len(order) - 1)
-            lower = np.where(position > 0, upper[position - 1], 0.0)
-            width = upper[position] - lower
+            order, upper, latent = self._ordinal[name]
+            position = np.searchsorted(latent, z[k], side="right").clip(0, len(order) - 1)
             codes[name] = order[position]
-            within[name] = np.where(width > 0, (u[:, k] - lower) / np.where(width > 0, width, 1.0), 0.5)
+            if name in self._numeric:  # the position of U = Phi(Z) inside its cell places the value in its bin
+                u = ndtr(z[k])
+                lower = np.where(position > 0, upper[position - 1], 0.0)
+                width = upper[position] - lower
+                within[name] = np.where(width > 0, (u - lower) / np.where(width > 0, width, 1.0), 0.5)
         return codes, within
 
     def _state(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
-from synthsql.generators import conditional_cdf, draw_network
+from synthsql.generators import CellSampler, conditional_cdf, draw_network
 from synthsql.model import Model, table_from_json, table_to_json
 from synthsql.privacy import Budget
 from synthsql.schema import TableSpec
@@ -251,7 +251,7 @@ class GraphicalModel(Model):
         self.parents = {k: list(v) for k, v in parents.items()}
         self.tables = {k: np.asarray(v, dtype=np.float64) for k, v in tables.items()}
         self.groups = {k: [list(g) for g in v] for k, v in (groups or {}).items()}
-        self._cdf = {name: conditional_cdf(self.tables[name]) for name in self.order}
+        self._cdf = {name: CellSampler(conditional_cdf(self.tables[name])) for name in self.order}
         self._expand = {}
         for name, groups_ in self.groups.items():
             lengths = np.array([len(g) for g in groups_], dtype=np.int64)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import bin_quantiles, cumulative, draw_codes, register
+from synthsql.generators import CellSampler, bin_quantiles, cumulative, register
 from synthsql.model import Model
 
 __all__ = ["Independent", "IndependentModel"]
@@ -24,10 +24,10 @@ class IndependentModel(Model):
     def __init__(self, *, counts: Mapping[str, np.ndarray], **common: Any) -> None:
         super().__init__(**common)
         self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
-        self._cdf = {k: cumulative(v[None, :]) for k, v in self.counts.items()}
+        self._cdf = {k: CellSampler(cumulative(v[None, :])) for k, v in self.counts.items()}
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        return {c.name: draw_codes(self._cdf[c.name], None, rng.random(n)) for c in self.spec.modelled}, {}
+        return {c.name: self._cdf[c.name].draw(None, rng.random(n)) for c in self.spec.modelled}, {}
 
     def _state(self) -> dict[str, Any]:
         return {"counts": {k: v.tolist() for k, v in self.counts.items()}}
