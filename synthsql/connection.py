@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import ibis
+import pyarrow as pa
 from ibis.backends import BaseBackend
 from sqlglot import exp
 
@@ -145,6 +147,38 @@ class Database:
         with self.raw.cursor() as cur:
             cur.execute(sql)
             return cur.fetchall()
+
+    def stream(
+        self, query: exp.Expression, schema: pa.Schema, batch_rows: int, *, concurrent: bool = False
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's rows as Arrow batches of at most ``batch_rows`` rows, without holding the result in memory.
+
+        DuckDB: with ``concurrent``, a cursor of its own (another connection to the same database, which sees only
+        committed tables) streams the result, so the caller may write on the main connection meanwhile; otherwise the
+        main connection streams it (the caller runs nothing else until the stream ends). PostgreSQL: a server-side cursor ``WITH HOLD``, which survives the
+        transactions the caller commits or rolls back while it reads (the server keeps its result, spilling to disk).
+        """
+        sql = self.render(query)
+        if self.dialect == "duckdb":
+            cursor = self.raw.cursor() if concurrent else self.raw
+            try:
+                reader = cursor.execute(sql).fetch_record_batch(batch_rows)
+                for batch in reader:
+                    for start in range(0, batch.num_rows, batch_rows):
+                        yield batch.slice(start, batch_rows)
+            finally:
+                if concurrent:
+                    cursor.close()
+            return
+        cursor = self.raw.cursor(name=f"synthsql_stream_{secrets.token_hex(6)}", withhold=True)
+        try:
+            cursor.execute(sql)
+            struct = pa.struct(list(schema))
+            while rows := cursor.fetchmany(batch_rows):
+                yield pa.RecordBatch.from_struct_array(pa.array(rows, type=struct))
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     def quantiles(
         self, table: ibis.Table, value: str, probs: Sequence[float], *, by: str | None = None

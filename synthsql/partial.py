@@ -47,7 +47,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -142,7 +141,7 @@ class PartialModel(Model):
         streams = _streams(seed, len(self.order))
         query, codes, schema = _source_query(db, self)
         names = self.spec.names
-        for raw in _read(db, query, schema, batch_rows):
+        for raw in db.stream(query, schema, batch_rows, concurrent=True):
             found = {name: raw.column(alias).to_numpy() for name, alias in codes.items()}
             drawn = self._draw_batch(raw.num_rows, found, streams)
             arrays = [drawn[name] if name in drawn else raw.column(name) for name in names]
@@ -440,33 +439,3 @@ def _sort_key(name: str, dtype: dt.DataType, dialect: str) -> exp.Expression:
         if dialect == "postgres":
             column = exp.Collate(this=column, expression=exp.to_identifier("C", quoted=True))
     return column
-
-
-def _read(db: Database, query: exp.Expression, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Stream a query's rows as Arrow batches of at most ``batch_rows`` rows, without holding the result in memory.
-
-    DuckDB: a cursor of its own (another connection to the same database) streams the result, so the caller may
-    write on the main connection meanwhile. PostgreSQL: a server-side cursor ``WITH HOLD``, which survives the
-    transactions the caller commits or rolls back while it reads (the server keeps its result, spilling to disk).
-    """
-    sql = db.render(query)
-    if db.dialect == "duckdb":
-        cursor = db.raw.cursor()
-        try:
-            reader = cursor.execute(sql).fetch_record_batch(batch_rows)
-            for batch in reader:
-                for start in range(0, batch.num_rows, batch_rows):
-                    yield batch.slice(start, batch_rows)
-        finally:
-            cursor.close()
-        return
-    cursor = db.raw.cursor(name=f"synthsql_partial_{secrets.token_hex(6)}", withhold=True)
-    try:
-        cursor.execute(sql)
-        struct = pa.struct(list(schema))
-        while rows := cursor.fetchmany(batch_rows):
-            yield pa.RecordBatch.from_struct_array(pa.array(rows, type=struct))
-    finally:
-        with contextlib.suppress(Exception):
-            cursor.close()
-

@@ -20,13 +20,15 @@ never by the number of rows. Dates and timestamps are measured on their numeric 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -226,51 +228,80 @@ def column_distances(
 def _ecdf_distances(
     db: Database, real: str, synthetic: str, cols: list[ColumnSpec]
 ) -> dict[str, tuple[float, float, int, int]]:
-    """KS and W1 of every column in ``cols``: (ks, w1, non-NULL real values, non-NULL synthetic values)."""
+    """KS and W1 of every column in ``cols``: (ks, w1, non-NULL real values, non-NULL synthetic values).
 
-    def value_counts(name: str, real_side: bool) -> ibis.Table:
-        t = db.table(name)
-        parts = []
-        for i, col in enumerate(cols):
+    Exact, over every distinct value: the database counts each value in both tables and sorts the counts, one value
+    range at a time for large tables, and the two empirical CDFs are accumulated over that sorted stream one batch at
+    a time, so memory is bounded whatever the number of distinct values (a window function over them, and one sort
+    of all of them, ran out of memory at 10M rows).
+    """
+    out: dict[str, tuple[float, float, int, int]] = {}
+    for col in cols:
+        sides = []
+        for name, real_side in ((real, True), (synthetic, False)):
+            t = db.table(name)
             x = numeric_value(t[col.name], col.kind).cast("float64")
-            values = t.select(col=ibis.literal(i), v=x).filter(ibis._.v.notnull())
-            counts = values.group_by(["col", "v"]).agg(n=ibis._.count())
-            n = counts.n.cast("int64")
-            zero = ibis.literal(0, type="int64")
-            parts.append(counts.select("col", "v", a=n if real_side else zero, b=zero if real_side else n))
-        return ibis.union(*parts)
+            one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
+            sides.append(t.select(v=x, a=one if real_side else zero, b=zero if real_side else one))
+        stacked = ibis.union(*sides, distinct=False).filter(ibis._.v.notnull())
+        na, nb = (int(db.backend.execute(db.table(name)[col.name].count())) for name in (real, synthetic))
+        if not (na and nb):
+            out[col.name] = (math.nan, math.nan, na, nb)
+            continue
+        # DuckDB's sort of the value counts ran out of memory past ~10M distinct values (memory_limit 500MB), so
+        # large tables are cut into value ranges at quantiles of the real column, each counted and sorted alone.
+        chunks = math.ceil((na + nb) / _ECDF_CHUNK_ROWS)
+        bounds: list[Any] = []
+        if chunks > 1:
+            probs = [k / chunks for k in range(1, chunks)]
+            found = db.quantiles(sides[0].filter(ibis._.v.notnull()), "v", probs)[None]
+            bounds = sorted({float(q) for q in found if q is not None})
+        edges = [None, *bounds, None]
 
-    stacked = ibis.union(value_counts(real, True), value_counts(synthetic, False))
-    merged = stacked.group_by(["col", "v"]).agg(a=ibis._.a.sum(), b=ibis._.b.sum())
-    ordered = ibis.window(group_by="col", order_by="v")
-    whole = ibis.window(group_by="col")
-    upto = ibis.cumulative_window(group_by="col", order_by="v")
-    steps = merged.select(
-        "col",
-        ca=merged.a.sum().over(upto),  # n_real * F_real(v)
-        cb=merged.b.sum().over(upto),  # n_syn * F_syn(v)
-        na=merged.a.sum().over(whole),
-        nb=merged.b.sum().over(whole),
-        gap=merged.v.lead().over(ordered) - merged.v,  # NULL on the last value, where both F are 1
-    )
-    # KS in whole numbers: |n_syn * (n_real F_real) - n_real * (n_syn F_syn)| = n_real n_syn |F_real - F_syn|.
-    scaled = (steps.ca * steps.nb - steps.cb * steps.na).abs()
-    diff = (steps.ca / steps.na.nullif(0) - steps.cb / steps.nb.nullif(0)).abs()
-    query = steps.group_by("col").agg(
-        ks=scaled.max(), w1=(diff * steps.gap).sum(), na=steps.na.max(), nb=steps.nb.max()
-    )
-    out: dict[str, tuple[float, float, int, int]] = {
-        c.name: (math.nan, math.nan, 0, 0) for c in cols  # a column NULL throughout in both tables has no row
-    }
-    for row in query.to_pyarrow().to_pylist():
-        na, nb = int(row["na"]), int(row["nb"])
-        if na and nb:
-            ks = float(Fraction(int(row["ks"]), na * nb))
-            w1 = _float(row["w1"]) if row["w1"] is not None else 0.0  # one distinct value in all: no gap
-        else:
-            ks = w1 = math.nan
-        out[cols[int(row["col"])].name] = (ks, w1, na, nb)
+        def stream(edges: list[Any] = edges, stacked: ibis.Table = stacked) -> Iterator[pa.RecordBatch]:
+            for lo, hi in zip(edges, edges[1:], strict=False):
+                part = stacked
+                if lo is not None:
+                    part = part.filter(part.v > lo)
+                if hi is not None:
+                    part = part.filter(part.v <= hi)
+                merged = part.group_by("v").agg(a=ibis._.a.sum().cast("int64"), b=ibis._.b.sum().cast("int64"))
+                yield from db.stream(db.compile(merged.order_by("v")), _ECDF_SCHEMA, _ECDF_BATCH)
+
+        ks, w1 = _ecdf_stream(stream(), na, nb)
+        out[col.name] = (ks, w1, na, nb)
     return out
+
+
+_ECDF_SCHEMA = pa.schema([("v", pa.float64()), ("a", pa.int64()), ("b", pa.int64())])
+_ECDF_BATCH = 500_000
+_ECDF_CHUNK_ROWS = 5_000_000  # rows of both tables per sorted value range
+
+
+def _ecdf_stream(batches: Iterable[pa.RecordBatch], na: int, nb: int) -> tuple[float, float]:
+    """KS and W1 from (value, real count, synthetic count) rows in value order, one batch at a time.
+
+    KS in whole numbers: |nb * (na F_real) - na * (nb F_syn)| = na nb |F_real - F_syn|, exact in int64 (below
+    about 3e9 rows a side). W1 sums |F_real - F_syn| times the gap to the next value (none after the last value,
+    where both CDFs are 1).
+    """
+    ca = cb = 0  # counts up to the end of the previous batch
+    ks = 0
+    w1 = 0.0
+    carry: tuple[float, float] | None = None  # the previous batch's last value and its |F_real - F_syn|
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        v = batch.column("v").to_numpy(zero_copy_only=False)
+        a = np.cumsum(batch.column("a").to_numpy(zero_copy_only=False), dtype=np.int64) + ca
+        b = np.cumsum(batch.column("b").to_numpy(zero_copy_only=False), dtype=np.int64) + cb
+        ks = max(ks, int(np.abs(a * nb - b * na).max()))
+        diff = np.abs(a / na - b / nb)
+        if carry is not None:
+            w1 += carry[1] * (v[0] - carry[0])
+        w1 += float(np.sum(diff[:-1] * np.diff(v)))
+        carry, ca, cb = (float(v[-1]), float(diff[-1])), int(a[-1]), int(b[-1])
+    return float(Fraction(ks, na * nb)), float(w1)
 
 
 # --------------------------------------------------------------------------------------------------------------
