@@ -43,8 +43,10 @@ def mst(
     rng: np.random.Generator,
     iters: int = 5000,
     select_iters: int = 1000,
+    rows: int | None = None,
 ) -> np.ndarray:
-    """MST on ``codes`` (rows x columns of cell codes, column j in ``0 .. sizes[j]-1``); synthetic codes back."""
+    """MST on ``codes`` (rows x columns of cell codes, column j in ``0 .. sizes[j]-1``); ``rows`` synthetic codes back
+    (default: as many as ``codes`` has)."""
     m = mbi()
     names = [f"c{j}" for j in range(len(sizes))]
     domain = m.Domain(names, sizes)
@@ -57,7 +59,7 @@ def mst(
     log2 = _measure(data, cliques, sigma, rng)
     model = m.estimation.MirrorDescent().estimate(data.domain, log1 + log2, iters=iters)
     np.random.seed(int(rng.integers(2**31)))  # mbi samples with the global numpy generator
-    synth = model.synthetic_data(rows=codes.shape[0], method="sample")
+    synth = model.synthetic_data(rows=codes.shape[0] if rows is None else rows, method="sample")
     out = np.column_stack([np.asarray(synth.data[n], dtype=np.int64) for n in names])
     return _reverse(out, supports, rng)
 
