@@ -200,6 +200,15 @@ def run_watched(command: list[str], timeout: float, memory_cap_mb: float | None)
     return (killed[0] if killed else process.returncode), stdout, stderr
 
 
+def failure(code: int | str, stderr: str) -> str:
+    """Why a child failed: the reason it was killed, else the last error line it printed."""
+    if isinstance(code, str):
+        return code
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "Exception" in line]
+    return (errors or lines or [f"exit code {code}"])[-1]
+
+
 def last_json(stdout: str) -> dict[str, Any]:
     return json.loads(stdout.strip().splitlines()[-1])
 
@@ -212,8 +221,7 @@ def run_method(path: Path, table: str, method: str, domains: str, args: argparse
     ]
     code, stdout, stderr = run_watched(command, args.time_cap, None)
     if code != 0:
-        reason = code if isinstance(code, str) else (stderr.strip().splitlines() or [f"exit {code}"])[-1]
-        return {"table": table, "method": method, "error": reason, "stderr": stderr}
+        return {"table": table, "method": method, "error": failure(code, stderr), "stderr": stderr}
     return last_json(stdout)
 
 
@@ -243,9 +251,8 @@ def run_peer(path: Path, table: str, rows: int, peer: str, domains: str, args: a
     ]
     code, stdout, stderr = run_watched(command, args.peer_time_cap, args.peer_memory_gb * 1024)
     if code != 0:
-        reason = code if isinstance(code, str) else (stderr.strip().splitlines() or [f"exit {code}"])[-1]
         output.unlink(missing_ok=True)
-        return failed | {"error": reason, "stderr": stderr}
+        return failed | {"error": failure(code, stderr), "stderr": stderr}
     result = failed | last_json(stdout)
     result["tvd2"] = score_peer(path, table, output, args)
     output.unlink(missing_ok=True)
@@ -327,9 +334,11 @@ def report(results: list[dict[str, Any]], built: dict[str, float], args: argpars
         if "error" in r:
             lines.append(f"{head} FAILED: {r['error']} | | | | | | | | | | | |")
         elif r["method"] in PEERS:
+            workers = r.get("workers_peak_rss_mb") or 0  # CTGAN's joblib workers, beside the child itself
+            peak = f"{r['peak_rss_mb'] + workers:.0f}" + (f" (workers {workers:.0f})" if workers else "")
             lines.append(
                 f"{head} | {r['fit_s']:.2f} | | | {r['sample_s']:.2f} (sample, in memory) | | | | "
-                f"{r['tvd2']:.4f} | | | {r['peak_rss_mb']:.0f} |"
+                f"{r['tvd2']:.4f} | | | {peak} |"
             )
         else:
             pg = f"{r['rows'] / r['pg_write_s']:,.0f}" if "pg_write_s" in r else ""
