@@ -43,32 +43,9 @@ THREADS = 2
 #: Peak memory at the largest size within this factor of the smallest size's counts as "does not grow".
 GROWTH_TOLERANCE = 1.2
 
-# Table and column names are fixed constants; the row count is a bound parameter.
-UPSAMPLE_SQL = """
-CREATE TABLE big AS
-WITH src AS (
-    -- Number the real rows by their content, so the pick does not depend on the physical row order.
-    SELECT row_number() OVER (ORDER BY wage, education, experience, ethnicity, smsa, region, parttime) - 1 AS k, *
-    FROM cps1988
-),
-picks AS (
-    SELECT i, hash(i, 'row') % (SELECT count(*) FROM cps1988) AS k FROM range(?) r(i)
-)
-SELECT
-    round(s.wage * (1 + 0.04 * ((hash(p.i, 'wage') % 1000001) / 1000000.0 - 0.5)), 2) AS wage,
-    s.education,
-    CAST(s.experience + (hash(p.i, 'experience') % 3) - 1 AS INTEGER) AS experience,
-    s.ethnicity, s.smsa, s.region, s.parttime
-FROM picks p JOIN src s USING (k)
-"""
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (VmHWM), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status (Linux only).")
+# The upsampling query and the peak-memory reading are the scale benchmark's (this directory is on sys.path when a
+# script here runs).
+from bench_scale import UPSAMPLE_SQL, peak_rss_mb  # noqa: E402
 
 
 def machine() -> str:
@@ -87,7 +64,7 @@ def build(path: Path, rows: int, duckdb_memory: str) -> float:
     start = time.perf_counter()
     db = ss.connect(f"duckdb:///{path}", memory_limit=duckdb_memory, threads=THREADS)
     ss.datasets.load(db, "cps1988", table="cps1988", replace=True)
-    db.raw.execute(UPSAMPLE_SQL, [rows])
+    db.raw.execute(UPSAMPLE_SQL.format(name="big"), [rows])
     (count,) = db.raw.execute("SELECT count(*) FROM big").fetchone()
     if count != rows:
         raise RuntimeError(f"upsampled table has {count} rows, expected {rows}")
