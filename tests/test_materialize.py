@@ -9,6 +9,7 @@ import pytest
 from sqlglot import exp
 
 import synthsql as ss
+from synthsql import write
 from synthsql.schema import IdentifierColumnWarning
 from tests.conftest import read_sorted, table_names
 
@@ -38,6 +39,16 @@ def failing_after_one_batch(model, error: BaseException):
 def test_default_row_count_is_the_sources(db, model, fresh_name):
     ss.materialize(db, model, fresh_name, seed=1)
     assert db.table(fresh_name).count().execute() == model.spec.n_rows == db.table("mixed").count().execute()
+
+
+def test_a_write_in_several_statements_has_the_same_rows(db, model, fresh_name, monkeypatch):
+    """DuckDB gets one INSERT per ~_STATEMENT_ROWS rows, all in one transaction: the same rows as one statement."""
+    ss.materialize(db, model, fresh_name, rows=1000, seed=3, batch_rows=100)
+    whole = read_sorted(db, fresh_name)
+    monkeypatch.setattr(write, "_STATEMENT_ROWS", 250)
+    ss.materialize(db, model, fresh_name, rows=1000, seed=3, batch_rows=100, replace=True)
+    assert read_sorted(db, fresh_name).equals(whole)
+    assert len(whole) == 1000
 
 
 @pytest.mark.parametrize("error", [Boom("disk full"), KeyboardInterrupt()])
