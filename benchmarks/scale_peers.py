@@ -64,17 +64,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# The scale benchmark's peer names and peak-memory reading (its module imports only the standard library, so this
+# works under the SDV venv too; this directory is on sys.path when the script runs).
+from bench_scale import PEERS, peak_rss_mb
+
 HERE = Path(__file__).resolve().parent
-PEERS = ("sdv_copula", "sdv_ctgan", "mbi_mst")
 DELTA = 1e-9
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (VmHWM), in MiB (PITFALLS: not ru_maxrss)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status (Linux only).")
 
 
 def workers_peak_rss_mb() -> float:
@@ -183,12 +178,11 @@ def read(path: str) -> tuple[pd.DataFrame, pa.Schema]:
 # --- SDV -------------------------------------------------------------------------------------------------------
 def sdv_peer(df: pd.DataFrame, peer: str, rows: int, seed: int, epochs: int) -> tuple[pd.DataFrame, float, float]:
     """Fit the SDV synthesizer, sample ``rows``; (sample, fit seconds, sample seconds)."""
-    import torch
+    import torch  # noqa: F401  (imported first, so that seed_everything seeds it)
     from sdv.metadata import Metadata
     from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
 
     seed_everything(seed)
-    torch.manual_seed(seed)
     start = time.perf_counter()
     metadata = Metadata.detect_from_dataframes({"t": df})
     sdtypes = {c: v.get("sdtype") for c, v in metadata.to_dict()["tables"]["t"]["columns"].items()}
