@@ -207,8 +207,8 @@ def test_rules_from_mappings_and_one_quoted_query_per_table(db, rules_table, mon
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        (lambda: Rule("broken", "age >="), r"Edit rule 'broken': cannot parse the condition 'age >='"),
-        (lambda: Rule("broken_when", "age > 0", when="age <"), r"Edit rule 'broken_when': cannot parse the when"),
+        (lambda: Rule("broken", "age >="), r"Edit rule 'broken': the condition does not parse as SQL"),
+        (lambda: Rule("broken_when", "age > 0", when="age <"), r"Edit rule 'broken_when': the when does not parse as SQL"),
         (lambda: Rule("two", "1; DROP TABLE x"), r"Edit rule 'two'.*not a boolean condition"),
         (lambda: Rule("sub", "age IN (SELECT 1)"), r"Edit rule 'sub'.*subqueries are not allowed"),
         (lambda: Rule("agg", "sum(age) > 0"), r"Edit rule 'agg'.*aggregate and window functions"),

@@ -10,7 +10,8 @@ original, and does the synthetic data obey the rules the original obeys? This mo
   variation distance of a categorical column, the Kolmogorov–Smirnov statistic and the Wasserstein-1 distance of a
   numeric one, in the metric-row shape ``(metric, scope, value, detail)``;
 * :func:`check_rules`: edit rules (plausibility checks, SQL boolean conditions with an optional ``when``) with their
-  violation counts and rates in each table.
+  violation counts and rates in each table. The rules themselves, and the closed predicate language they are
+  checked against before any SQL runs, live in :mod:`synthsql.rules`.
 
 Everything is an aggregate query: what reaches Python is bounded by the number of columns, categories and rules,
 never by the number of rows. Dates and timestamps are measured on their numeric value
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -29,14 +29,13 @@ import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
 from synthsql.metrics.utility import tvd
+from synthsql.rules import Rule
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
 
 __all__ = ["DECILES", "Rule", "check_rules", "column_distances", "column_summary"]
@@ -307,115 +306,6 @@ def _ecdf_stream(batches: Iterable[pa.RecordBatch], na: int, nb: int) -> tuple[f
 # --------------------------------------------------------------------------------------------------------------
 # Edit rules
 # --------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Rule:
-    """An edit rule: a SQL boolean ``condition`` every row meeting ``when`` (every row, without it) should satisfy.
-
-    Conditions are written in DuckDB's SQL as statisticians write plausibility checks (Drechsler et al. 2024, fit for
-    purpose): ``Rule("age_nonnegative", "age >= 0")``, ``Rule("income", "income IS NULL OR income >= 0")``,
-    ``Rule("no_child_income", "py010n IS NULL", when="age < 16")``. They are parsed by sqlglot when the rule is made
-    (a condition that does not parse, or that is a query, an aggregate, a window or a placeholder rather than a
-    row-level condition, raises :class:`~synthsql.errors.InvalidParameterError` naming the rule), and the columns they
-    name are checked against each table by :func:`check_rules`. Columns are matched as DuckDB matches them: exactly,
-    else case-insensitively when the name was not quoted; they are always rendered quoted.
-
-    >>> Rule("adult", "age >= 18", when="employed").columns
-    ('age', 'employed')
-    """
-
-    name: str
-    condition: str
-    when: str | None = None
-    _trees: tuple[exp.Expression, exp.Expression | None] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise InvalidParameterError(f"An edit rule needs a non-empty name, got {self.name!r}.")
-        condition = _parse(self.name, "condition", self.condition)
-        when = _parse(self.name, "when", self.when) if self.when is not None else None
-        object.__setattr__(self, "_trees", (condition, when))
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The column names the rule refers to, as written, in order of first appearance."""
-        names = [c.name for tree in self._trees if tree is not None for c in tree.find_all(exp.Column)]
-        return tuple(dict.fromkeys(names))
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Rule:
-        """A rule from a mapping with ``name``, ``condition`` and optionally ``when`` (a catalog entry)."""
-        if not isinstance(data, Mapping):
-            raise InvalidParameterError(f"An edit rule must be a mapping with name and condition, got {data!r}.")
-        known = ("name", "condition", "when")
-        for key in data:
-            if key not in known:
-                raise InvalidParameterError(
-                    f"Edit rule {data.get('name')!r}: unknown setting {key!r}.{did_you_mean(str(key), known)}"
-                )
-        for key in ("name", "condition"):
-            if key not in data:
-                raise InvalidParameterError(f"Edit rule {data.get('name')!r} has no {key!r}.")
-        return cls(data["name"], data["condition"], data.get("when"))
-
-    def to_json(self) -> dict[str, str]:
-        out = {"name": self.name, "condition": self.condition}
-        if self.when is not None:
-            out["when"] = self.when
-        return out
-
-    def _bound(self, columns: Sequence[str], table: str) -> tuple[exp.Expression, exp.Expression | None]:
-        """The rule's trees with every column resolved against ``columns`` and every identifier quoted."""
-        return tuple(_bind(self.name, tree, columns, table) if tree is not None else None for tree in self._trees)
-
-
-def _parse(rule: str, part: str, text: Any) -> exp.Expression:
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidParameterError(f"Edit rule {rule!r}: the {part} must be a non-empty SQL condition, got {text!r}.")
-    try:
-        tree = sqlglot.parse_one(text, dialect="duckdb")
-    except SqlglotError as err:
-        reason = str(err).splitlines()[0]
-        raise InvalidParameterError(f"Edit rule {rule!r}: cannot parse the {part} {text!r}: {reason}") from err
-    bad = None
-    if not isinstance(tree, exp.Condition) or isinstance(tree, (exp.Star, exp.Query)):
-        bad = "it is not a boolean condition on one row"
-    elif any(isinstance(node, (exp.Query, exp.Subquery)) for node in tree.walk()):
-        bad = "subqueries are not allowed; a rule looks at one row at a time"
-    elif any(isinstance(node, (exp.AggFunc, exp.Window)) for node in tree.walk()):
-        bad = "aggregate and window functions are not allowed; a rule looks at one row at a time"
-    elif any(isinstance(node, (exp.Placeholder, exp.Parameter, exp.Star)) for node in tree.walk()):
-        bad = "placeholders and * are not allowed"
-    elif any(c.table for c in tree.find_all(exp.Column)):
-        bad = "name columns without a table (age, not t.age)"
-    if bad:
-        raise InvalidParameterError(f"Edit rule {rule!r}: the {part} {text!r} is not allowed: {bad}.")
-    return tree
-
-
-def _bind(rule: str, tree: exp.Expression, columns: Sequence[str], table: str) -> exp.Expression:
-    tree = tree.copy()
-    lower: dict[str, list[str]] = {}
-    for name in columns:
-        lower.setdefault(name.lower(), []).append(name)
-    for column in list(tree.find_all(exp.Column)):
-        ident = column.this
-        name = column.name
-        if name in columns:
-            actual = name
-        elif not ident.quoted and len(lower.get(name.lower(), [])) == 1:
-            actual = lower[name.lower()][0]
-        else:
-            same_letters = lower.get(name.lower())
-            hint = f" Did you mean {same_letters[0]!r}?" if same_letters else did_you_mean(name, columns)
-            raise ColumnNotFoundError(
-                f"Edit rule {rule!r} names the column {name!r}, which is not in table {table!r}.{hint}"
-            )
-        column.set("this", exp.to_identifier(actual, quoted=True))
-    for ident in tree.find_all(exp.Identifier):
-        ident.set("quoted", True)
-    return tree
-
-
 def check_rules(
     con: Database | Any,
     real: str,

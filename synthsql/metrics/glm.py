@@ -54,10 +54,16 @@ from synthsql.schema import TableSpec, kind_of
 
 __all__ = [
     "FAMILIES",
+    "MAX_FORMULA_CHARS",
+    "MAX_FORMULA_DEPTH",
+    "MAX_FORMULA_TERMS",
+    "MAX_INTERACTION_ORDER",
+    "MAX_PARAMETERS",
     "Formula",
     "GLMResult",
     "ci_overlap",
     "compare_glm",
+    "design_parameters",
     "fit_glm",
     "glm_metrics",
     "glm_rows",
@@ -85,6 +91,20 @@ _MAX_SELECT = 1000
 # PostgreSQL's JIT compiled the thousands of sums of an IRLS step (k = 169) for minutes, where the query itself runs
 # in a second: Database turns JIT off for its sessions.
 
+#: The longest formula text accepted, in characters.
+MAX_FORMULA_CHARS = 10_000
+#: The most terms a formula may expand to (``a*b*c`` is seven), checked before each expansion is built.
+MAX_FORMULA_TERMS = 1_000
+#: The highest order a term may have (``a:b:c`` is of order three).
+MAX_INTERACTION_ORDER = 8
+#: The deepest parentheses may nest in a formula.
+MAX_FORMULA_DEPTH = 50
+#: The default cap on the parameters (design columns: the intercept, numeric columns, dummy-coded categories and their
+#: products in interactions) of a GLM and of the logistic pMSE, raised with ``max_parameters=``. Checked on the
+#: formula and the categories before any query: each fit sums k(k + 1)/2 products per query and holds a k × k plan,
+#: and a six-way interaction of a few categorical columns has hundreds of thousands of columns.
+MAX_PARAMETERS = 300
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Formulas
@@ -111,7 +131,10 @@ def parse_formula(formula: str) -> Formula:
     """Parse ``response ~ terms`` as R and patsy do, for the operators GLMs need.
 
     ``a + b`` adds terms, ``a:b`` is an interaction, ``a*b`` means ``a + b + a:b``, ``- a`` removes a term,
-    parentheses group, and ``- 1`` or ``+ 0`` drops the intercept.
+    parentheses group, and ``- 1`` or ``+ 0`` drops the intercept. A formula is at most :data:`MAX_FORMULA_CHARS`
+    characters long, expands to at most :data:`MAX_FORMULA_TERMS` terms of order at most
+    :data:`MAX_INTERACTION_ORDER`, and nests parentheses at most :data:`MAX_FORMULA_DEPTH` deep; each is checked
+    before the terms are built (``a*b*c*...`` doubles them at each ``*``).
 
     >>> f = parse_formula("wage ~ education * ethnicity - 1")
     >>> f.terms, f.intercept
@@ -119,6 +142,11 @@ def parse_formula(formula: str) -> Formula:
     """
     if not isinstance(formula, str):
         raise InvalidParameterError(f"A formula must be a string like 'y ~ a + b', got {formula!r}.")
+    if len(formula) > MAX_FORMULA_CHARS:
+        raise InvalidParameterError(
+            f"The formula {formula[:60]!r}... is {len(formula):,} characters long, more than the "
+            f"{MAX_FORMULA_CHARS:,} a formula may have."
+        )
     return _Parser(formula).parse()
 
 
@@ -131,6 +159,7 @@ class _Parser:
         self.tokens = self._tokenize(text)
         self.pos = 0
         self.intercept = True
+        self.depth = 0  # of parentheses
 
     def parse(self) -> Formula:
         response = self._expect_name("the response before '~'")
@@ -156,6 +185,7 @@ class _Parser:
                 self.intercept = (value == 1) == (sign == "+")
             elif sign == "+":
                 terms = _unique([*terms, *value])
+                self._check_count(len(terms))
             else:
                 removed = {frozenset(term) for term in value}
                 terms = [term for term in terms if frozenset(term) not in removed]
@@ -169,14 +199,15 @@ class _Parser:
             self.pos += 1
             right = self._interaction()
             left, right = self._terms(value), self._terms(right)
-            value = _unique([*left, *right, *_interact(left, right)])
+            value = _unique([*left, *right, *self._interact(left, right)])
+            self._check_count(len(value))
         return value
 
     def _interaction(self) -> list[Term] | int:
         value = self._atom()
         while self._peek() == ":":
             self.pos += 1
-            value = _unique(_interact(self._terms(value), self._terms(self._atom())))
+            value = _unique(self._interact(self._terms(value), self._terms(self._atom())))
         return value
 
     def _atom(self) -> list[Term] | int:
@@ -190,11 +221,15 @@ class _Parser:
             self.pos += 1
             return int(value)
         if value == "(":
+            if self.depth >= MAX_FORMULA_DEPTH:
+                raise self._error(f"parentheses nest more than {MAX_FORMULA_DEPTH} deep")
             self.pos += 1
+            self.depth += 1
             terms = self._sum(top=False)
             if self._peek() != ")":
                 raise self._error("expected ')'")
             self.pos += 1
+            self.depth -= 1
             return terms
         raise self._error(f"expected a column name, 0, 1 or '(' but found {value!r}")
 
@@ -230,6 +265,24 @@ class _Parser:
         if isinstance(value, int):
             raise self._error("0 and 1 cannot be multiplied or interacted with a term")
         return value
+
+    def _interact(self, left: Sequence[Term], right: Sequence[Term]) -> list[Term]:
+        """Every term of ``left`` with every term of ``right``, the sizes checked before the products are built."""
+        self._check_count(len(left) * len(right))
+        longest = max(len(frozenset(a + b)) for a in left for b in right) if left and right else 0
+        if longest > MAX_INTERACTION_ORDER:
+            raise self._error(
+                f"an interaction of {longest} columns; a formula's interactions may join at most "
+                f"{MAX_INTERACTION_ORDER}"
+            )
+        return _interact(left, right)
+
+    def _check_count(self, count: int) -> None:
+        if count > MAX_FORMULA_TERMS:
+            raise self._error(
+                f"it expands to {count:,} terms, more than the {MAX_FORMULA_TERMS:,} a formula may have; "
+                "write fewer products of sums"
+            )
 
     def _error(self, message: str) -> InvalidParameterError:
         where = f" at position {self.tokens[self.pos][2]}" if self.pos < len(self.tokens) else " at its end"
@@ -287,6 +340,33 @@ def _design(formula: Formula, levels: Mapping[str, tuple[Any, ...]]) -> list[_Co
             for coding in _codings(term, levels, used):
                 columns.extend(_term_columns(term, coding, levels))
     return columns
+
+
+def design_parameters(terms: Iterable[Term], levels: Mapping[str, int], *, intercept: bool = True) -> int:
+    """The number of design columns (parameters) of ``terms``, coded as :func:`_design` and patsy code them, counted
+    without building them: the size check of GLMs and of the logistic pMSE, made before any query.
+
+    ``levels`` holds the number of categories of each categorical (or boolean) factor; every other factor is numeric
+    and enters as one column. Terms are grouped by the numeric factors they hold; within a group the coding spans
+    every subset of the terms' categorical factors (the empty subset too: the intercept, or the numeric factors
+    alone), each with one column per combination of non-reference categories, so a group adds
+    Σ over those subsets S of Π over S of (categories − 1). For a hierarchical model (every lower-order term present,
+    as in the logistic pMSE) this is Σ over terms of Π of (categories − 1), a numeric factor counting 1.
+
+    >>> design_parameters([("region",), ("age",), ("region", "age")], {"region": 4})  # 1 + 3 + 1 + 3
+    8
+    >>> design_parameters([("age", "region")], {"region": 4})  # age times a full coding of region, and 1
+    5
+    """
+    groups: dict[frozenset[str], set[frozenset[str]]] = {}
+    for term in [(), *terms] if intercept else terms:
+        categorical = sorted({f for f in term if f in levels})
+        spanned = groups.setdefault(frozenset(f for f in term if f not in levels), set())
+        for size in range(len(categorical) + 1):
+            spanned.update(frozenset(c) for c in itertools.combinations(categorical, size))
+    return sum(
+        math.prod(max(levels[f] - 1, 0) for f in subset) for spanned in groups.values() for subset in spanned
+    )
 
 
 def _codings(
@@ -370,15 +450,25 @@ class _Variables:
     levels: Mapping[str, tuple[Any, ...]]
 
 
-def _variables(db: Database, table: str, formula: Formula, family: str, spec: TableSpec | None) -> _Variables:
-    t = db.table(table)
-    schema = _check_columns(t, table, formula)
+def _variables(
+    db: Database, table: str, formula: Formula, family: str, spec: TableSpec | None, max_parameters: int
+) -> _Variables:
+    """Kinds and categories of the formula's columns, with the design's size checked against ``max_parameters``
+    before any query when ``spec`` gives them (without it, the categories are read from ``table``, at most
+    ``max_parameters`` + 1 of them per column)."""
     if spec is not None:
         kinds = {name: spec.column(name).kind for name in formula.columns}
+        _check_kinds(formula, family, kinds)
+        levels = {name: tuple(spec.column(name).categories or ()) for name, kind in kinds.items() if kind in _CODED}
+        _check_design_size(formula, levels, max_parameters)
+        _check_columns(db.table(table), table, formula)
     else:
+        t = db.table(table)
+        schema = _check_columns(t, table, formula)
         kinds = {name: kind_of(schema[name]) or str(schema[name]) for name in formula.columns}
-    _check_kinds(formula, family, kinds)
-    levels = {name: _levels(t, name, kind, spec) for name, kind in kinds.items() if kind in ("categorical", "boolean")}
+        _check_kinds(formula, family, kinds)
+        levels = {n: _levels(t, n, kind, formula, max_parameters) for n, kind in kinds.items() if kind in _CODED}
+        _check_design_size(formula, levels, max_parameters)
     response = formula.response
     if family == "binomial" and kinds[response] == "categorical" and len(levels[response]) != 2:
         raise InvalidParameterError(
@@ -386,6 +476,38 @@ def _variables(db: Database, table: str, formula: Formula, family: str, spec: Ta
             "it needs exactly two (the second counts as 1)."
         )
     return _Variables(kinds=kinds, levels=levels)
+
+
+_CODED = ("categorical", "boolean")
+
+
+def _check_design_size(formula: Formula, levels: Mapping[str, Sequence[Any]], max_parameters: int) -> None:
+    """Refuse a formula whose design has more than ``max_parameters`` columns (:func:`design_parameters`), naming
+    the count, the cap, the largest term and how to raise the cap."""
+    counts = {name: len(values) for name, values in levels.items()}
+    k = design_parameters(formula.terms, counts, intercept=formula.intercept)
+    if k <= max_parameters:
+        return
+
+    def size(term: Term) -> int:
+        return math.prod(max(counts[f] - 1, 0) if f in counts else 1 for f in term)
+
+    largest = max(formula.terms, key=size)
+    factors = " × ".join(f"{counts[f] - 1} ({f})" for f in largest if f in counts) or "1"
+    raise InvalidParameterError(
+        f"The formula {formula.text!r} has {k:,} design parameters (the intercept, numeric columns, dummy-coded "
+        f"categories and their products in interactions), more than max_parameters={max_parameters:,}. Its largest "
+        f"term, {':'.join(largest)}, alone has {size(largest):,} = {factors}. Drop or split high-order interactions, "
+        "merge categories, or raise the cap with max_parameters=... (each fit sums k(k + 1)/2 products per query)."
+    )
+
+
+def _check_max_parameters(max_parameters: Any) -> None:
+    """The 'max_parameters' argument of a GLM or logistic pMSE: an int >= 1."""
+    if isinstance(max_parameters, bool) or not isinstance(max_parameters, int) or max_parameters < 1:
+        raise InvalidParameterError(
+            f"The 'max_parameters' parameter must be an int >= 1. Got {max_parameters!r} instead."
+        )
 
 
 def _check_columns(t: ibis.Table, table: str, formula: Formula) -> ibis.Schema:
@@ -414,12 +536,24 @@ def _check_kinds(formula: Formula, family: str, kinds: Mapping[str, str]) -> Non
         )
 
 
-def _levels(t: ibis.Table, name: str, kind: str, spec: TableSpec | None) -> tuple[Any, ...]:
-    if spec is not None:
-        return tuple(spec.column(name).categories or ())
+def _levels(t: ibis.Table, name: str, kind: str, formula: Formula, max_parameters: int) -> tuple[Any, ...]:
+    """The categories of a column, read from the table, sorted; at most ``max_parameters`` + 1 of them are read:
+    a predictor with more than ``max_parameters`` categories has more parameters than that on its own."""
     if kind == "boolean":
         return (False, True)
-    values = t.select(v=t[name]).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
+    limit = max_parameters + 1
+    values = t.select(v=t[name]).filter(ibis._.v.notnull()).distinct().limit(limit).to_pyarrow()["v"].to_pylist()
+    if len(values) == limit and name == formula.response:  # only a binomial response can be categorical
+        raise InvalidParameterError(
+            f"The binomial response {name!r} has more than {max_parameters:,} categories; it needs exactly two "
+            "(the second counts as 1)."
+        )
+    if len(values) == limit:
+        raise InvalidParameterError(
+            f"Column {name!r} in the formula {formula.text!r} has more than {max_parameters:,} categories, so the "
+            f"design has more than max_parameters={max_parameters:,} parameters. Merge its categories, leave it out, "
+            "or raise the cap with max_parameters=...."
+        )
     # Sorted in Python, as describe() does, so both backends (and patsy) pick the same reference category.
     return tuple(sorted(values))
 
@@ -494,6 +628,7 @@ def fit_glm(
     spec: TableSpec | None = None,
     max_iter: int = 50,
     tol: float = 1e-10,
+    max_parameters: int = MAX_PARAMETERS,
 ) -> GLMResult:
     """Fit a GLM to ``table`` in the database, reading back only sums.
 
@@ -506,6 +641,10 @@ def fit_glm(
     A binomial response is boolean, 0/1, or categorical with two categories (the second is 1). Categories come from
     ``spec`` (its order sets the reference level: the first) or, without one, from the table, sorted. Rows with a
     NULL in any column of the formula, or a category ``spec`` does not list, are dropped.
+
+    A design of more than ``max_parameters`` columns (:func:`design_parameters`: the intercept, numeric columns,
+    dummy-coded categories and their products in interactions) is refused before any work, with a ``spec`` before
+    any query; without one, at most ``max_parameters`` + 1 categories are read per column.
 
     Raises :class:`~synthsql.errors.ModelFitError` for a singular design (naming the collinear or all-zero
     columns) and when IRLS does not converge in ``max_iter`` iterations.
@@ -520,7 +659,8 @@ def fit_glm(
     db = connect(con)
     parsed = parse_formula(formula)
     _check_fit_parameters(family, max_iter, tol)
-    variables = _variables(db, table, parsed, family, spec)
+    _check_max_parameters(max_parameters)
+    variables = _variables(db, table, parsed, family, spec, max_parameters)
     return _fit(db, table, parsed, family, variables, max_iter, tol)
 
 
@@ -1002,6 +1142,7 @@ def compare_glm(
     level: float = 0.95,
     max_iter: int = 50,
     tol: float = 1e-10,
+    max_parameters: int = MAX_PARAMETERS,
 ) -> pd.DataFrame:
     """Fit ``formula`` on the real and on the synthetic table and compare them per coefficient.
 
@@ -1009,12 +1150,14 @@ def compare_glm(
     missing from the synthetic table then makes its fit singular, a :class:`~synthsql.errors.ModelFitError`).
     Returns one row per coefficient: ``term``, ``coef_real``, ``se_real``, ``coef_synthetic``, ``se_synthetic``,
     ``ci_overlap`` (Karr et al. 2006, on Wald intervals β ± z se at ``level``) and ``std_diff`` = |β_s − β_o|/se_o.
+    A design over ``max_parameters`` columns is refused before any work, as :func:`fit_glm` does.
     """
     db = connect(con)
     parsed = parse_formula(formula)
     _check_fit_parameters(family, max_iter, tol)
+    _check_max_parameters(max_parameters)
     z = _z(level)
-    variables = _variables(db, real, parsed, family, spec)
+    variables = _variables(db, real, parsed, family, spec, max_parameters)
     _check_columns(db.table(synthetic), synthetic, parsed)
     fits = [_fit(db, name, parsed, family, variables, max_iter, tol) for name in (real, synthetic)]
     rows = []
@@ -1044,12 +1187,22 @@ def glm_metrics(
     level: float = 0.95,
     max_iter: int = 50,
     tol: float = 1e-10,
+    max_parameters: int = MAX_PARAMETERS,
 ) -> pd.DataFrame:
     """:func:`compare_glm` as metric rows (``metric``, ``scope``, ``value``, ``detail``): per coefficient one
     ``glm_ci_overlap`` row (Karr et al. 2006; 1 is ideal) and one ``glm_std_diff`` row (0 is ideal), with scope
     ``"{formula}: {term}"``."""
     table = compare_glm(
-        con, real, synthetic, formula, family=family, spec=spec, level=level, max_iter=max_iter, tol=tol
+        con,
+        real,
+        synthetic,
+        formula,
+        family=family,
+        spec=spec,
+        level=level,
+        max_iter=max_iter,
+        tol=tol,
+        max_parameters=max_parameters,
     )
     return glm_rows(table, formula, family=family, level=level)
 

@@ -51,14 +51,19 @@ MAX_CELLS = 1_000_000  # the default cross-classification of pmse_cells stays be
 def pmse_cells(
     con: Database | Any, real: str, synthetic: str, spec: TableSpec, /, *, columns: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """Cell-based pMSE over ``columns`` (default: the key columns of ``spec``, else every categorical column, as many
-    of them, in order, as keep the cross-classification under ``MAX_CELLS`` cells).
+    """Cell-based pMSE over ``columns`` (default: the key columns of ``spec``, else every categorical column, else,
+    for a table without one, every modelled column on its bins; as many of them, in order, as keep the
+    cross-classification under ``MAX_CELLS`` cells).
 
     Returns ``{"pmse", "s_pmse", "null", "cells", "columns"}``.
     """
     db = connect(con)
     if columns is None:
-        candidates = spec.keys() or [c.name for c in spec.modelled if c.kind in ("categorical", "boolean")]
+        candidates = (
+            spec.keys()
+            or [c.name for c in spec.modelled if c.kind in ("categorical", "boolean")]
+            or [c.name for c in spec.modelled]  # an all-numeric table: its columns' bins are cells too
+        )
         columns, size = [], 1
         for name in candidates:
             size *= spec.column(name).cells
@@ -143,7 +148,7 @@ def pmse_logit(
     *,
     columns: Sequence[str] | None = None,
     interactions: bool = True,
-    max_parameters: int = 300,
+    max_parameters: int = glm.MAX_PARAMETERS,
 ) -> dict[str, Any]:
     """pMSE of a logistic propensity model with main effects and all two-way interactions, fitted in the database.
 
@@ -168,7 +173,8 @@ def pmse_logit(
     Design columns that are zero in every row or a linear combination of others (a pair of categories that occurs
     in neither table) are dropped, as R's ``glm`` does; ``parameters`` (k) counts those kept, intercept included,
     and the null expectation is (k - 1)(1 - c)^2 c / N with c = n2 / N, S_pMSE = pMSE / null. A design with more
-    than ``max_parameters`` parameters is refused before anything is fitted. Rows far out on a numeric column can
+    than ``max_parameters`` parameters (default :data:`~synthsql.metrics.glm.MAX_PARAMETERS`, the cap GLMs share, counted
+    by the same :func:`~synthsql.metrics.glm.design_parameters`) is refused before anything is fitted. Rows far out on a numeric column can
     get fitted probabilities of 0 or 1 at finite estimates; ``model`` then says for how many rows.
 
     Raises :class:`~synthsql.errors.ModelFitError` when the tables are separable: a category, a pair of categories
@@ -181,8 +187,7 @@ def pmse_logit(
     db = connect(con)
     if not isinstance(interactions, bool):
         raise InvalidParameterError(f"The 'interactions' parameter must be True or False. Got {interactions!r}.")
-    if isinstance(max_parameters, bool) or not isinstance(max_parameters, int) or max_parameters < 1:
-        raise InvalidParameterError(f"The 'max_parameters' parameter must be an int >= 1. Got {max_parameters!r}.")
+    glm._check_max_parameters(max_parameters)
     chosen = _logit_columns(spec, columns)
     tables = {0: db.table(real), 1: db.table(synthetic)}
     for label, t in tables.items():
@@ -196,7 +201,10 @@ def pmse_logit(
     plural = "s" * (len(chosen) != 1)
     shape = f"main effects{' + 2-way interactions' * interactions} of {len(chosen)} column{plural}"
     widths = [1 if c.kind in NUMERIC_KINDS else len(c.categories or ()) - 1 for c in chosen]
-    k = 1 + sum(widths) + interactions * sum(a * b for a, b in itertools.combinations(widths, 2))
+    names = [c.name for c in chosen]
+    terms = [(name,) for name in names] + (list(itertools.combinations(names, 2)) if interactions else [])
+    levels = {c.name: len(c.categories or ()) for c in chosen if c.kind not in NUMERIC_KINDS}
+    k = glm.design_parameters(terms, levels)  # the count GLMs are capped by
     if k > max_parameters:  # before any query; the NULL indicators can only add to k
         raise _too_many(k, max_parameters, shape, chosen, widths, real, synthetic)
 
