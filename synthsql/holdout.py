@@ -48,7 +48,7 @@ from typing import Any
 
 import ibis
 
-from synthsql.errors import InvalidParameterError, UnsupportedTypeError
+from synthsql.errors import InvalidParameterError, UnsupportedTypeError, did_you_mean
 from synthsql.schema import kind_of
 
 __all__ = ["Holdout", "row_text", "hash_number", "with_hashes"]
@@ -269,9 +269,15 @@ class Holdout:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Holdout:
+        """The split saved by :meth:`to_json` (``seed`` defaults to 0), checked as on creation."""
         if not isinstance(data, Mapping):
-            raise InvalidParameterError(f"A holdout is {{'share': ..., 'seed': ...}}, got {data!r}.")
-        unknown = set(data) - {"share", "seed"}
-        if unknown or "share" not in data:
-            raise InvalidParameterError(f"A holdout is {{'share': ..., 'seed': ...}}, got {dict(data)!r}.")
+            raise InvalidParameterError(f"A holdout is {{'share': ..., 'seed': ...}}, got {type(data).__name__}.")
+        for key in data:
+            if key not in ("share", "seed"):
+                hint = did_you_mean(key, ("share", "seed")) if isinstance(key, str) else ""
+                raise InvalidParameterError(
+                    f"A holdout is {{'share': ..., 'seed': ...}}: unknown key {key!r}.{hint}"
+                )
+        if "share" not in data:
+            raise InvalidParameterError("A holdout is {'share': ..., 'seed': ...}: 'share' is missing.")
         return cls(share=data["share"], seed=data.get("seed", 0))

@@ -3,7 +3,8 @@
 Every generator returns a subclass of :class:`Model` that knows how to draw cell codes; the base class turns codes
 into values (:mod:`synthsql.discretize`), streams them in fixed-size batches so that memory stays bounded whatever
 ``n`` is, and reads and writes the JSON file (``{"synthsql": ..., "format": 1, "generator": ..., "params": ...,
-"spec": ..., "state": ...}``). No pickle, no rows: a model file holds counts, quantiles and correlations.
+"spec": ..., "state": ...}``). No pickle, no rows: a model file holds counts, quantiles and correlations. A model
+read back is checked whole before it is built (:mod:`synthsql.model_format`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from synthsql.discretize import decode
-from synthsql.errors import InvalidParameterError, ModelFormatError, did_you_mean
+from synthsql import model_format
+from synthsql.discretize import decode, quantile_table
+from synthsql.errors import InvalidParameterError, ModelFormatError, SynthsqlError, did_you_mean
+from synthsql.model_format import StateCheck
 from synthsql.schema import NUMERIC_KINDS, TableSpec
 
 __all__ = ["Model", "load", "FORMAT", "BATCH_ROWS"]
@@ -50,7 +53,7 @@ class Model:
     ) -> None:
         self.spec = spec
         self.params = dict(params)
-        self.quantiles = {k: np.asarray(v, dtype=np.float64) for k, v in quantiles.items()}
+        self.quantiles = {k: quantile_table(v) for k, v in quantiles.items()}  # whole numbers stay exact
         self.seed = seed
         #: For a differentially private model: epsilon, delta, rho and the ledger of every measurement.
         self.privacy = dict(privacy) if privacy is not None else None
@@ -88,6 +91,29 @@ class Model:
     @classmethod
     def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
         raise NotImplementedError
+
+    @classmethod
+    def _check_state(cls, state: Any, check: StateCheck) -> None:
+        """Refuse a saved state that does not fit the spec, with :class:`ModelFormatError` naming the field.
+
+        Called before :meth:`_from_state`, with the checks every model shares (:class:`StateCheck`). The default is
+        a model without state (``{}``); a subclass with state declares what it must look like.
+        """
+        check.fields(state, "state", ())
+
+    @classmethod
+    def _check_params(cls, params: Mapping[str, Any]) -> None:
+        """Refuse saved parameters the generator would refuse (its own checks, through the registry)."""
+        from synthsql.generators import get_generator
+
+        get_generator(cls.generator, **params)
+
+    @classmethod
+    def _private(cls) -> bool:
+        """Whether the generator is differentially private (its model must then carry a privacy block)."""
+        from synthsql.generators import REGISTRY
+
+        return bool(getattr(REGISTRY.get(cls.generator), "private", False))
 
     # --- sampling -----------------------------------------------------------------------------------------------
     def sample(self, n: int, seed: int | None = None, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -152,29 +178,61 @@ class Model:
         return path
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Model:
+    def from_json(cls, data: Mapping[str, Any] | str | bytes) -> Model:
+        """The model saved as ``data`` (the object :meth:`to_json` returns, or its JSON text).
+
+        The whole of it is checked before anything is built (:mod:`synthsql.model_format`): an edited, truncated or
+        forged model is refused with :class:`ModelFormatError` naming the field at fault by its JSON path.
+        """
+        if isinstance(data, (str, bytes, bytearray)):
+            data = model_format.parse(data)
         if not isinstance(data, Mapping) or "generator" not in data or "format" not in data:
             raise ModelFormatError("This is not a synthsql model: it has no 'generator' and 'format'.")
-        if data["format"] != FORMAT:
-            raise ModelFormatError(f"Model format {data['format']!r} is not supported; this synthsql reads {FORMAT}.")
+        version = data["format"]
+        if isinstance(version, bool) or version != FORMAT:
+            raise ModelFormatError(
+                f"format: model format {model_format.show(version)} is not supported; this synthsql reads {FORMAT}."
+            )
         name = data["generator"]
-        if name not in _MODELS:
-            raise ModelFormatError(f"Unknown generator {name!r} in model.{did_you_mean(name, _MODELS)}")
-        quantiles = {k: np.array([[np.nan if x is None else x for x in row] for row in v]) for k, v in
-                     data.get("quantiles", {}).items()}
-        model = _MODELS[name]._from_state(
-            data["state"],
-            spec=TableSpec.from_json(data["spec"]),
-            params=data.get("params", {}),
-            quantiles=quantiles,
-            seed=data.get("seed"),
-            privacy=data.get("privacy"),
-        )
-        if data.get("holdout") is not None:
-            from synthsql.holdout import Holdout
-
-            model.holdout = Holdout.from_json(data["holdout"])
+        if not isinstance(name, str) or name not in _MODELS:
+            hint = did_you_mean(name, _MODELS) if isinstance(name, str) else ""
+            raise ModelFormatError(f"generator: unknown generator {model_format.show(name)}.{hint}")
+        model_format.check_depth(data)
+        model_format.fields(data, "", _REQUIRED, _OPTIONAL)
+        kind = _MODELS[name]
+        model_format.string(data["synthsql"], "synthsql")
+        spec = model_format.check_spec(data["spec"])
+        params = data["params"]
+        if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+            raise ModelFormatError(f"params: expected an object of the generator's parameters, got "
+                                   f"{model_format.show(params)}.")
+        try:
+            kind._check_params(params)
+        except ModelFormatError:
+            raise
+        except SynthsqlError as err:
+            raise ModelFormatError(f"params: {err}") from None
+        seed = data["seed"]
+        if seed is not None:
+            model_format.integer(seed, "seed", low=0)
+        check = model_format.StateCheck(spec)
+        check.quantiles(data["quantiles"])
+        kind._check_state(data["state"], check)
+        privacy = model_format.check_privacy(data.get("privacy"), spec, generator=name, private=kind._private())
+        holdout = model_format.check_holdout(data.get("holdout"))
+        try:
+            model = kind._from_state(
+                data["state"], spec=spec, params=params, quantiles=data["quantiles"], seed=seed, privacy=privacy
+            )
+        except (ValueError, TypeError, KeyError, IndexError, np.linalg.LinAlgError) as err:
+            # what the checks above should have caught: still the model file's fault, not a crash
+            raise ModelFormatError(f"state: the {name} model cannot be built from it: {err}") from err
+        model.holdout = holdout
         return model
+
+
+_REQUIRED = ("synthsql", "format", "generator", "params", "seed", "spec", "quantiles", "state")
+_OPTIONAL = ("privacy", "holdout")
 
 
 def table_to_json(array: np.ndarray) -> dict[str, Any]:
@@ -187,13 +245,21 @@ def table_from_json(data: Mapping[str, Any], dtype: Any) -> np.ndarray:
 
 
 def load(path: str | os.PathLike[str]) -> Model:
-    """Read a model saved with :meth:`Model.save`."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise ModelFormatError(f"Model file {str(path)!r} is not valid JSON: {err}") from err
-    return Model.from_json(data)
+    """Read a model saved with :meth:`Model.save`, checked whole first (see :meth:`Model.from_json`)."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > model_format.MAX_MODEL_BYTES:  # before reading it
+        raise ModelFormatError(
+            f"Model file {str(path)!r} has {size:,} bytes, over the cap of {model_format.MAX_MODEL_BYTES:,} "
+            "(synthsql.model_format.MAX_MODEL_BYTES; raise it to load this model)."
+        )
+    return Model.from_json(model_format.parse(path.read_bytes(), f"Model file {str(path)!r}"))
 
 
 def _nan_to_none(array: np.ndarray) -> list[Any]:
-    return [[None if np.isnan(x) else float(x) for x in row] for row in np.asarray(array)]
+    """A quantile table as JSON: None where not measured, exact ints kept (an object table's), floats otherwise."""
+    return [[None if _missing(x) else int(x) if isinstance(x, int) else float(x) for x in row] for row in array]
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and np.isnan(x))

@@ -23,6 +23,7 @@ import numpy as np
 from synthsql.aggregates import AggregateStore
 from synthsql.generators import bin_quantiles, CellSampler, check_int, conditional_cdf, draw_network, register
 from synthsql.model import Model, table_from_json, table_to_json
+from synthsql.model_format import StateCheck
 
 __all__ = ["BayesNet", "BayesNetModel", "mutual_information", "chow_liu_order"]
 
@@ -101,6 +102,12 @@ class BayesNetModel(Model):
         counts = {k: table_from_json(v, np.int64) for k, v in state["counts"].items()}
         return cls(order=state["order"], parents=state["parents"], counts=counts, **common)
 
+    @classmethod
+    def _check_state(cls, state: Any, check: StateCheck) -> None:
+        state = check.fields(state, "state", ("order", "parents", "counts"))
+        order, parents = check.network(state, "state", check.modelled)
+        check.tables(state["counts"], "state.counts", order, parents, kind="count")
+
 
 @register
 class BayesNet:
@@ -119,6 +126,7 @@ class BayesNet:
         cells = {c.name: c.cells for c in spec.modelled}
         d = len(names)
         pairs = list(itertools.combinations(range(d), 2))
+        store.check_cells([(names[i], names[j]) for i, j in pairs])  # mutual information of every pair
         mi = np.zeros((d, d))
         for (i, j), table in zip(pairs, store.marginals([(names[i], names[j]) for i, j in pairs]), strict=True):
             mi[i, j] = mi[j, i] = mutual_information(table)

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from synthsql.aggregates import AggregateStore
-from synthsql.aggregates import null_first
+from synthsql.aggregates import AggregateStore, value_order
 from synthsql.generators import bin_quantiles, cumulative, register
 from synthsql.model import Model
+from synthsql.model_format import StateCheck
 from synthsql.schema import NUMERIC_KINDS
 
 __all__ = ["GaussianCopula", "CopulaModel", "nearest_correlation"]
@@ -50,7 +50,7 @@ class CopulaModel(Model):
         self._ordinal: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._numeric = {c.name for c in self.spec.modelled if c.kind in NUMERIC_KINDS}
         for col in self.spec.modelled:
-            order = null_first(col.cells)  # NULL first, then cells in value order
+            order = value_order(col)  # NULL first, then cells in value order (special values at their places)
             upper = cumulative(self.counts[col.name][order][None, :])[0]
             # Cells are found on the latent normal scale (Z <= Phi^-1(upper)), so only numeric columns need Phi(Z).
             self._ordinal[col.name] = (order, upper, ndtri(upper))
@@ -81,6 +81,12 @@ class CopulaModel(Model):
     @classmethod
     def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
         return cls(counts=state["counts"], correlation=np.asarray(state["correlation"]), **common)
+
+    @classmethod
+    def _check_state(cls, state: Any, check: StateCheck) -> None:
+        state = check.fields(state, "state", ("counts", "correlation"))
+        check.oneway(state["counts"], "state.counts")
+        check.correlation(state["correlation"], "state.correlation", check.modelled)
 
 
 @register

@@ -27,6 +27,7 @@ from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
 from synthsql.generators import CellSampler, conditional_cdf, draw_network
 from synthsql.model import Model, table_from_json, table_to_json
+from synthsql.model_format import StateCheck
 from synthsql.privacy import Budget
 from synthsql.schema import TableSpec
 
@@ -282,6 +283,13 @@ class GraphicalModel(Model):
     def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
         tables = {k: table_from_json(v, np.float64) for k, v in state["tables"].items()}
         return cls(order=state["order"], parents=state["parents"], tables=tables, groups=state.get("groups"), **common)
+
+    @classmethod
+    def _check_state(cls, state: Any, check: StateCheck) -> None:
+        state = check.fields(state, "state", ("order", "parents", "tables", "groups"))
+        order, parents = check.network(state, "state", check.modelled)
+        sizes = {**check.cells, **check.groups(state["groups"], "state.groups")}  # merged cells shrink a column
+        check.tables(state["tables"], "state.tables", order, parents, kind="estimate", sizes=sizes)
 
 
 def check_sizes(method: str, sizes: Mapping[str, int], max_cells: int) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from synthsql.aggregates import AggregateStore
 from synthsql.generators import CellSampler, bin_quantiles, cumulative, register
 from synthsql.model import Model
+from synthsql.model_format import StateCheck
 
 __all__ = ["Independent", "IndependentModel"]
 
@@ -35,6 +36,10 @@ class IndependentModel(Model):
     @classmethod
     def _from_state(cls, state: Mapping[str, Any], **common: Any) -> Model:
         return cls(counts=state["counts"], **common)
+
+    @classmethod
+    def _check_state(cls, state: Any, check: StateCheck) -> None:
+        check.oneway(check.fields(state, "state", ("counts",))["counts"], "state.counts")
 
 
 @register
