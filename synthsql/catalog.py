@@ -47,6 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthsql.errors import SynthsqlError, did_you_mean
+from synthsql.write import MAX_ROWS
 
 __all__ = ["Catalog", "TableDecl", "CatalogError", "BuildError", "load", "check_database", "build", "PURPOSES"]
 
@@ -119,6 +120,10 @@ class PrivacyDecl(_Strict):
     epsilon: float = Field(gt=0)
     delta: float = Field(default=1e-9, gt=0, lt=1)
     domain_share: float | None = Field(default=None, gt=0, lt=1)
+    #: ``private`` (OpenDP's unseeded noise, the default and the only setting for a release) or ``reproducible``
+    #: (seeded by ``noise_seed``: the release is marked NOT differentially private; the seed is never published).
+    noise: Literal["private", "reproducible"] = "private"
+    noise_seed: int | None = Field(default=None, ge=0)
 
     @field_validator("epsilon")
     @classmethod
@@ -137,6 +142,7 @@ class TableDecl(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     privacy: PrivacyDecl | None = None
     rows: int | None = Field(default=None, gt=0)
+    max_rows: int = Field(default=MAX_ROWS, gt=0)  # the cap on rows, raised on purpose
     seed: int = Field(default=0, ge=0)
     holdout: float | None = Field(default=None, gt=0, le=0.5)
     columns: dict[str, ColumnDecl] = Field(default_factory=dict)
@@ -303,16 +309,21 @@ def _raw_problems(item: Mapping[str, Any], registry: Mapping[str, type]) -> list
 
 
 def _rule_problems(rules: Sequence[Any]) -> list[str]:
+    """Each rule text outside the closed predicate language of :mod:`synthsql.rules` (the one check, also made when
+    a :class:`~synthsql.rules.Rule` is built), with its YAML path: ``rules[1].condition: uses the function ...``."""
+    from synthsql.rules import RuleError, parse_condition
+
     out = []
     for j, rule in enumerate(rules):
+        name = getattr(rule, "name", None) if not isinstance(rule, Mapping) else rule.get("name")
         for part in ("condition", "when"):
             text = getattr(rule, part, None) if not isinstance(rule, Mapping) else rule.get(part)
             if not isinstance(text, str):
-                continue
+                continue  # a missing or mistyped text is reported by the schema
             try:
-                sqlglot.parse_one(text, read="duckdb")
-            except sqlglot.errors.ParseError as err:
-                out.append(f"rules[{j}].{part}: does not parse as SQL: {str(err).splitlines()[0]}")
+                parse_condition(str(name), part, text)
+            except RuleError as err:
+                out.append(f"rules[{j}].{part}: {err.problem}")
     return out
 
 
@@ -328,6 +339,13 @@ def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_gener
         except SynthsqlError as err:
             out.append(f"params: {err}")
         private = getattr(registry[method], "private", False)
+        if table.privacy is not None and (table.privacy.noise == "reproducible") != (table.privacy.noise_seed is not None):
+            out.append(
+                "privacy.noise_seed: give noise_seed exactly when noise is 'reproducible' (seeded noise, NOT "
+                "differentially private); private noise cannot be seeded."
+            )
+        if table.purpose == "public_use" and table.privacy is not None and table.privacy.noise != "private":
+            out.append("privacy.noise: a public_use file must be differentially private: noise must be 'private'.")
         if private and table.privacy is None:
             out.append(f"privacy: method {method!r} is differentially private and needs privacy: {{epsilon: ...}}.")
         if not private and table.privacy is not None:
@@ -338,6 +356,18 @@ def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_gener
             out.append(f"purpose: structural files carry no statistics: method must be 'uniform', not {method!r}.")
     if table.target_name == table.source:
         out.append(f"target: {table.target_name!r} is the source table; synthsql never writes the source.")
+    from synthsql.connection import TableRef
+
+    for key, name, check in (("source", table.source, TableRef.parse), ("target", table.target_name, _target)):
+        try:
+            check(name)
+        except SynthsqlError as err:
+            out.append(f"{key}: {err}")
+    if table.rows is not None and table.rows > table.max_rows:
+        out.append(
+            f"rows: {table.rows:,} rows is over the cap of {table.max_rows:,} (max_rows); write fewer rows or raise "
+            f"max_rows to at least {table.rows}."
+        )
     out += _rule_problems(table.rules)
     for name, col in table.columns.items():
         if col.key and col.sensitive:
@@ -349,6 +379,12 @@ def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_gener
     return out
 
 
+def _target(name: str) -> Any:
+    from synthsql.connection import TableRef
+
+    return TableRef.parse(name).check_target()
+
+
 def check_database(catalog: Catalog, db: Any, tables: Sequence[TableDecl] | None = None) -> None:
     """Check the selected tables against the database: sources exist, declared columns exist (with suggestions)."""
     from synthsql.connection import TableRef
@@ -358,7 +394,7 @@ def check_database(catalog: Catalog, db: Any, tables: Sequence[TableDecl] | None
         where = f"{catalog.files.get(table.name, '?')}: tables[{list(catalog.tables).index(table)}]"
         try:
             ref = TableRef.parse(table.source)
-            TableRef.parse(table.target_name).check_safe()
+            _target(table.target_name)
         except SynthsqlError as err:
             problems.append(f"{where}.source/target: {err}")
             continue
@@ -436,7 +472,9 @@ def _steps(db: Any, table: TableDecl) -> list[tuple[str, Callable[[], list[str]]
         privacy = table.privacy
         kwargs: dict[str, Any] = dict(table.method_params)
         if privacy is not None:
-            kwargs.update(epsilon=privacy.epsilon, delta=privacy.delta)
+            kwargs.update(epsilon=privacy.epsilon, delta=privacy.delta, noise=privacy.noise)
+            if privacy.noise_seed is not None:
+                kwargs["noise_seed"] = privacy.noise_seed
             if privacy.domain_share is not None:
                 kwargs["domain_share"] = privacy.domain_share
         if table.holdout is not None:
@@ -452,7 +490,9 @@ def _steps(db: Any, table: TableDecl) -> list[tuple[str, Callable[[], list[str]]
         import pyarrow as pa
 
         model = state["model"]
-        ss.materialize(db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True)
+        ss.materialize(
+            db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True, max_rows=table.max_rows
+        )
         # the fitted model (aggregates only) beside the table: provenance, and what `synthsql report` reads
         saved = f"{table.target_name}__model"
         ss.write_table(db, saved, pa.table({"model": [json.dumps(model.to_json(), sort_keys=True)]}), replace=True)
@@ -484,6 +524,17 @@ def evaluate_table(db: Any, table: TableDecl, spec: Any, *, write: bool) -> Any:
         db, real=table.source, synthetic=table.target_name, spec=spec, rules=rules, formulas=formulas,
         seed=table.seed, write=write, holdout=holdout, risk="risk" in table.metrics,
     )
+
+
+_SECRET_KEYS = ("noise_seed",)
+
+
+def withhold_secrets(text: str) -> str:
+    """Catalog text with the value of every secret key (a noise seed) replaced, for publishing in a report."""
+    import re
+
+    pattern = re.compile(r"(\b(?:" + "|".join(_SECRET_KEYS) + r")\s*:\s*)([^,}\s#]+)")
+    return pattern.sub(r"\1(withheld)", text)
 
 
 def dump_starter(spec: Any, *, source: str, purpose: str = "scientific_use") -> str:

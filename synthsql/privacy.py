@@ -15,18 +15,21 @@ Every measurement goes through :class:`Budget`, which refuses a step that would 
 asked for anything (:class:`BudgetExceededError`) and records each step in its ledger (step, columns, mechanism,
 rho, sigma, epsilon); the ledger of a fitted model sums to at most the budget.
 
-Noise. With ``seed=None`` (the setting for a release) the noise comes from OpenDP (``make_gaussian`` on an integer
-vector: the exact discrete Gaussian sampler of Canonne, Kamath & Steinke 2020; ``make_noisy_max`` for selection),
-drawing on the operating system's entropy. OpenDP cannot be seeded, on purpose. A seeded fit (``seed=7``), which
-tests, CI and reproducible pipelines need, uses the same exact discrete Gaussian algorithm implemented here in
-integer and rational arithmetic, driven by a SHAKE-256 bit stream keyed by the seed (never ``numpy.random``); its
-noise is exactly as private as the seed is secret, so keep a release's seed out of the published material or fit
-it with ``seed=None``. Both samplers are checked against the calibrated variance in the tests.
+Noise. By default (``noise="private"``, the only setting for a release) every noise draw comes from OpenDP
+(``make_gaussian`` on an integer vector: the exact discrete Gaussian sampler of Canonne, Kamath & Steinke 2020;
+``make_noisy_max`` for selection), drawing on the operating system's entropy: OpenDP cannot be seeded, on purpose,
+and the sampling seed of a fit never touches the noise. Tests and audits that need the same noisy measurements twice
+ask for it explicitly with ``noise="reproducible"`` and a ``noise_seed``: the same exact discrete Gaussian algorithm,
+implemented here in integer and rational arithmetic and driven by a SHAKE-256 bit stream keyed by the noise seed
+(never ``numpy.random``). Anyone who knows that seed can subtract the noise, so such a release is marked *not
+differentially private* in the model, the ``__privacy`` table and the report, and the noise seed itself is never
+stored or published. Both samplers are checked against the calibrated variance in the tests.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -47,7 +50,14 @@ __all__ = [
     "threshold_for",
     "SeededNoise",
     "OpenDPNoise",
+    "NOISE",
 ]
+
+#: Where the noise comes from: ``private`` (OpenDP, unseeded: the setting for a release) or ``reproducible``
+#: (seeded by a ``noise_seed``: NOT differentially private, for tests and audits only).
+NOISE = ("private", "reproducible")
+
+_log = logging.getLogger("synthsql")
 
 
 class BudgetExceededError(SynthsqlError):
@@ -265,17 +275,49 @@ def _check_epsilon_delta(epsilon: Any, delta: Any) -> tuple[float, float]:
     return float(epsilon), float(delta)
 
 
+def check_noise(noise: Any, noise_seed: Any) -> str:
+    """Validate the noise setting: ``"private"`` without a seed, or ``"reproducible"`` with an integer seed."""
+    if noise not in NOISE:
+        raise InvalidParameterError(
+            f"The 'noise' setting must be 'private' (OpenDP's unseeded noise: the setting for a release) or "
+            f"'reproducible' (seeded, NOT differentially private), got {noise!r}."
+        )
+    if noise == "private" and noise_seed is not None:
+        raise InvalidParameterError(
+            "A 'noise_seed' applies only to noise='reproducible'; private noise cannot be seeded (the fit's seed "
+            "drives sampling only, never the noise)."
+        )
+    if noise == "reproducible" and (
+        isinstance(noise_seed, bool) or not isinstance(noise_seed, (int, np.integer)) or noise_seed < 0
+    ):
+        raise InvalidParameterError(
+            f"noise='reproducible' needs a 'noise_seed', an int >= 0 that is never stored in the model; got "
+            f"{noise_seed!r}."
+        )
+    return str(noise)
+
+
+def _positive(name: str, value: Any, step: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not (
+        math.isfinite(value) and value > 0
+    ):
+        raise InvalidParameterError(f"Step {step!r}: the {name!r} of a mechanism must be a finite number > 0, got {value!r}.")
+    return float(value)
+
+
 class Budget:
     """A privacy budget of (epsilon, delta), kept as zCDP rho, with the ledger of every measurement.
 
-    ``seed`` chooses the noise source (see the module documentation): ``None`` for OpenDP, an int for the seeded
-    exact sampler. ``delta_reserved`` (a part of ``delta``) is set aside for threshold releases over an unknown
-    domain (category discovery), which are approximate zCDP: the rest of ``delta`` converts epsilon to rho, and a
+    ``noise`` chooses the noise source (see the module documentation): ``"private"`` (default) for OpenDP's
+    unseeded samplers; ``"reproducible"`` with an integer ``noise_seed`` for the seeded exact sampler, which makes the
+    release NOT differentially private (whoever learns the seed can remove the noise) and is recorded as such.
+    ``delta_reserved`` (a part of ``delta``) is set aside for threshold releases over an unknown domain (category
+    discovery), which are approximate zCDP: the rest of ``delta`` converts epsilon to rho, and a
     (rho, delta')-approximately-zCDP release with delta' within the reserve keeps the whole at (epsilon, delta).
 
-    >>> b = Budget(1.0, 1e-9, seed=1)
-    >>> round(b.rho, 5)
-    0.01497
+    >>> b = Budget(1.0, 1e-9)
+    >>> round(b.rho, 5), b.differentially_private
+    (0.01497, True)
     >>> noisy = b.gaussian(np.array([10, 20]), sigma=b.sigma_for(b.rho / 2), step="1-way", columns=("x",))
     >>> len(b.ledger), b.spent <= b.rho / 2
     (1, True)
@@ -285,15 +327,38 @@ class Budget:
     synthsql.privacy.BudgetExceededError: Step 'again' on ('x',) needs rho=500000 but only 0.007487 of rho=0.01497 is left ...
     """
 
-    def __init__(self, epsilon: float, delta: float, *, seed: int | None = None, delta_reserved: float = 0.0) -> None:
+    def __init__(
+        self,
+        epsilon: float,
+        delta: float,
+        *,
+        noise: str = "private",
+        noise_seed: int | None = None,
+        delta_reserved: float = 0.0,
+    ) -> None:
         self.epsilon, self.delta = _check_epsilon_delta(epsilon, delta)
-        if not 0 <= delta_reserved < self.delta:
+        if isinstance(delta_reserved, bool) or not isinstance(delta_reserved, (int, float)) or not (
+            0 <= delta_reserved < self.delta
+        ):
             raise InvalidParameterError(f"delta_reserved must be in [0, delta), got {delta_reserved!r}.")
         self.delta_reserved = float(delta_reserved)
         self.rho = cdp_rho(self.epsilon, self.delta - self.delta_reserved)
         self.ledger: list[Measurement] = []
-        self.noise: SeededNoise | OpenDPNoise = SeededNoise(seed) if seed is not None else OpenDPNoise()
-        self.seeded = seed is not None
+        self.noise_source = check_noise(noise, noise_seed)
+        if self.noise_source == "reproducible":
+            _log.warning(
+                "noise='reproducible': the noise is seeded, so this release is NOT differentially private (anyone "
+                "who learns the noise seed can remove the noise); it is marked so in the model, the __privacy table "
+                "and the report. Use the default noise='private' for a release."
+            )
+            self.noise: SeededNoise | OpenDPNoise = SeededNoise(int(noise_seed))  # type: ignore[arg-type]
+        else:
+            self.noise = OpenDPNoise()
+
+    @property
+    def differentially_private(self) -> bool:
+        """True unless the noise was asked to be reproducible."""
+        return self.noise_source == "private"
 
     def __repr__(self) -> str:
         return f"Budget(epsilon={self.epsilon}, delta={self.delta}, rho={self.rho:.6g}, spent={self.spent:.6g})"
@@ -343,7 +408,7 @@ class Budget:
 
     def gaussian(self, counts: np.ndarray, *, sigma: float, step: str, columns: Sequence[str]) -> np.ndarray:
         """Counts plus discrete Gaussian noise of scale ``sigma`` (rho = 1 / (2 sigma^2)), recorded in the ledger."""
-        rho = 1.0 / (2.0 * sigma**2)
+        rho = 1.0 / (2.0 * _positive("sigma", sigma, step) ** 2)
         self.check(rho, step, columns)
         self.ledger.append(Measurement(step, tuple(columns), "gaussian", rho, sigma=float(sigma)))
         return self.noise.gaussian(np.asarray(counts), sigma)
@@ -352,7 +417,8 @@ class Budget:
         self, scores: Sequence[float], *, epsilon: float, sensitivity: float, step: str, columns: Sequence[str]
     ) -> int:
         """The index chosen by the exponential mechanism (rho = epsilon^2 / 8), recorded in the ledger."""
-        rho = epsilon**2 / 8.0
+        rho = _positive("epsilon", epsilon, step) ** 2 / 8.0
+        _positive("sensitivity", sensitivity, step)
         self.check(rho, step, columns)
         self.ledger.append(Measurement(step, tuple(columns), "exponential", rho, epsilon=float(epsilon)))
         return self.noise.select(np.asarray(scores, dtype=np.float64), 2.0 * sensitivity / epsilon)
@@ -367,7 +433,7 @@ class Budget:
         """The keys whose noisy count clears a threshold, with their noisy counts (Gaussian thresholding over an
         unknown domain, Rogers 2023): rho = 1 / (2 sigma^2) and a ``delta`` from the reserve. The threshold is the
         smallest one whose delta, as OpenDP's privacy map computes it, is at most ``delta``."""
-        rho = 1.0 / (2.0 * sigma**2)
+        rho = 1.0 / (2.0 * _positive("sigma", sigma, step) ** 2)
         self.check(rho, step, columns)
         if delta <= 0 or math.fsum([self.delta_spent, delta]) > self.delta_reserved:
             raise BudgetExceededError(
@@ -388,6 +454,7 @@ class Budget:
             "delta": self.delta,
             "delta_reserved": self.delta_reserved,
             "rho": self.rho,
-            "seeded": self.seeded,
+            "noise": self.noise_source,
+            "differentially_private": self.differentially_private,
             "ledger": [m.to_json() for m in self.ledger],
         }

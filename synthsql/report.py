@@ -394,8 +394,9 @@ def _summary(
             dp = f"differentially private, <b>ε = {_num(epsilon)}</b>, δ = {_e(f'{delta:.3g}')}"
             if "rho" in privacy:
                 dp += f" (zCDP ρ = {_num(privacy['rho'])})"
-            if privacy.get("seeded"):
-                dp += "; seeded noise: as private as the seed is secret"
+            if not _differentially_private(privacy):
+                dp = ("<b>NOT differentially private</b>: the noise was seeded (noise: reproducible) and can be "
+                      f"removed by whoever knows the noise seed; budget ε = {_num(epsilon)}, δ = {_e(f'{delta:.3g}')}")
             info.append(("Privacy", dp))
         else:
             info.append(("Privacy", "not differentially private"))
@@ -1015,21 +1016,27 @@ def _privacy_section(model: Any) -> str:
     )
     total = (f'<tr class="total"><th colspan="3">total ({len(ledger)} measurements)</th><td class="num">{_sci(rho)}'
              "</td><td></td><td></td><td></td></tr>")
-    budget = (f"<p>The model is (<b>ε = {_num(model.epsilon)}</b>, <b>δ = {model.delta:.3g}</b>)-differentially "
-              f"private, accounted in zero-concentrated DP: the measurements below spend ρ = {_sci(rho)} of the "
+    status = (f"The model is (<b>ε = {_num(model.epsilon)}</b>, <b>δ = {model.delta:.3g}</b>)-differentially private"
+              if _differentially_private(privacy) else
+              f'<b class="bad">The model is NOT differentially private</b>: it was fitted with reproducible '
+              f"(seeded) noise, which whoever knows the noise seed can subtract; the budget was (ε = "
+              f"{_num(model.epsilon)}, δ = {model.delta:.3g}). Refit it with the default noise for a release")
+    budget = (f"<p>{status}, accounted in zero-concentrated DP: the measurements below spend ρ = {_sci(rho)} of the "
               f"budget ρ = {_sci(privacy.get('rho', math.nan))}. Each Gaussian measurement of a count vector (L2 "
               "sensitivity 1) with noise σ costs ρ = 1/(2σ²); a selection step by the exponential mechanism is "
               "given with its pure ε.")
     if privacy.get("delta_reserved"):
         budget += (f" A part δ = {float(privacy['delta_reserved']):.3g} of δ is reserved for the discovery of "
                    "categories (the thresholded steps).")
-    if privacy.get("seeded"):
-        budget += " The noise was drawn from a seeded sampler: the release is as private as the seed is secret."
     return (head + budget + "</p><h3>Budget by step</h3>"
             '<table class="data"><tr><th>step</th><th>measurements</th><th>ρ</th><th>share of ρ</th><th></th></tr>'
             f"{spent}</table><h3>Every measurement</h3>"
             '<table class="data"><tr><th>step</th><th>columns</th><th>mechanism</th><th>ρ</th><th>σ</th>'
             f"<th>ε</th><th>δ</th></tr>{''.join(rows)}{total}</table></section>")
+
+
+def _differentially_private(privacy: Mapping[str, Any]) -> bool:
+    return privacy.get("noise", "private") == "private" and bool(privacy.get("differentially_private", True))
 
 
 def _sci(value: Any) -> str:
@@ -1040,15 +1047,20 @@ def _sci(value: Any) -> str:
 
 
 def _catalog_text(catalog: str | Mapping[str, Any] | os.PathLike[str] | None) -> str | None:
+    """The catalog as YAML text, with what must never be published (a noise seed) withheld."""
+    from synthsql.catalog import withhold_secrets
+
     if catalog is None:
         return None
     if isinstance(catalog, os.PathLike):
-        return Path(catalog).read_text(encoding="utf-8")
-    if isinstance(catalog, Mapping):
+        text = Path(catalog).read_text(encoding="utf-8")
+    elif isinstance(catalog, Mapping):
         import yaml
 
-        return yaml.safe_dump(dict(catalog), sort_keys=False, allow_unicode=True)
-    return str(catalog)
+        text = yaml.safe_dump(dict(catalog), sort_keys=False, allow_unicode=True)
+    else:
+        text = str(catalog)
+    return withhold_secrets(text)
 
 
 def _catalog_section(catalog: str | Mapping[str, Any] | os.PathLike[str] | None) -> str:

@@ -73,7 +73,7 @@ def test_fit_reads_no_rows(db, mixed_spec):
     for method in METHODS:
         store = AggregateStore(db, "mixed", declared(mixed_spec) if method in PRIVATE else mixed_spec)
         params = {k: v for k, v in DP_PARAMS.get(method, {}).items() if k != "epsilon"}
-        budget = Budget(50.0, 1e-9, seed=0) if method in PRIVATE else None
+        budget = Budget(50.0, 1e-9, noise="reproducible", noise_seed=0) if method in PRIVATE else None
         model = get_generator(method, **params).fit(AggregatesOnly(store), budget=budget, rng=np.random.default_rng(0))
         assert isinstance(model, Model)
         assert {kind for kind, _ in store.log} <= {"marginal", "bin_quantiles", "rank_correlation"}

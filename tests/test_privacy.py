@@ -100,7 +100,7 @@ def test_seeded_selection_follows_the_exponential_mechanism():
     spends=st.lists(st.floats(1e-6, 0.5), min_size=1, max_size=30),
 )
 def test_no_sequence_of_spends_exceeds_the_budget(epsilon, spends):
-    budget = Budget(epsilon, 1e-9, seed=0)
+    budget = Budget(epsilon, 1e-9, noise="reproducible", noise_seed=0)
     for share in spends:
         rho = share * budget.rho
         before = list(budget.ledger)
@@ -118,9 +118,9 @@ def test_no_sequence_of_spends_exceeds_the_budget(epsilon, spends):
 @given(seed=st.integers(0, 2**31), sigma=st.floats(2.0, 100))
 def test_equal_seeds_give_equal_noisy_measurements(seed, sigma):
     counts = np.arange(20)
-    first = Budget(50.0, 1e-9, seed=seed).gaussian(counts, sigma=sigma, step="a", columns=("x",))
-    again = Budget(50.0, 1e-9, seed=seed).gaussian(counts, sigma=sigma, step="a", columns=("x",))
-    other = Budget(50.0, 1e-9, seed=seed + 1).gaussian(counts, sigma=sigma, step="a", columns=("x",))
+    first = Budget(50.0, 1e-9, noise="reproducible", noise_seed=seed).gaussian(counts, sigma=sigma, step="a", columns=("x",))
+    again = Budget(50.0, 1e-9, noise="reproducible", noise_seed=seed).gaussian(counts, sigma=sigma, step="a", columns=("x",))
+    other = Budget(50.0, 1e-9, noise="reproducible", noise_seed=seed + 1).gaussian(counts, sigma=sigma, step="a", columns=("x",))
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
 
@@ -155,7 +155,8 @@ def test_dp_utility_improves_with_epsilon(db, fresh_name):
     spec = cps_spec(db)
     tvd = {}
     for epsilon in (0.05, 10.0):
-        model = ss.fit(db, "cps1988", method="mst", epsilon=epsilon, spec=spec, seed=2, iters=300)
+        model = ss.fit(db, "cps1988", method="mst", epsilon=epsilon, spec=spec, seed=2, iters=300,
+                       noise="reproducible", noise_seed=2)
         target = f"{fresh_name}_{int(epsilon * 100)}"
         ss.materialize(db, model, target, seed=4)
         tvd[epsilon] = ss.marginal_tvd(db, "cps1988", target, spec, k=2)["value"].mean()
@@ -166,7 +167,8 @@ def test_dp_utility_improves_with_epsilon(db, fresh_name):
 @pytest.mark.parametrize("method", ["mst", "aim", "privbayes"])
 def test_duckdb_and_postgres_give_the_same_dp_model(duckdb_db, postgres_db, method):
     models = [
-        ss.fit(d, "cps1988", method=method, epsilon=1.0, spec=cps_spec(d, exclude=("experience",)), seed=9, **FAST[method])
+        ss.fit(d, "cps1988", method=method, epsilon=1.0, spec=cps_spec(d, exclude=("experience",)), seed=9,
+               noise="reproducible", noise_seed=9, **FAST[method])
         for d in (duckdb_db, postgres_db)
     ]
     first, second = (json.dumps(m.to_json(), sort_keys=True) for m in models)
@@ -228,7 +230,7 @@ def test_a_domain_listing_a_category_twice_is_refused(db):
 def test_a_budget_too_small_for_the_plan_is_refused_before_measuring(db):
     spec = cps_spec(db)
     for method in ("mst", "aim", "privbayes"):
-        budget = Budget(1.0, 1e-9, seed=0)
+        budget = Budget(1.0, 1e-9, noise="reproducible", noise_seed=0)
         budget.gaussian(np.array([0]), sigma=Budget.sigma_for(budget.remaining), step="earlier release", columns=())
         store = ss.AggregateStore(db, "cps1988", spec)
         with pytest.raises(BudgetExceededError, match=method):
@@ -242,7 +244,8 @@ def test_a_budget_too_small_for_the_plan_is_refused_before_measuring(db):
 # Domains estimated with DP, and the declared catch-all category
 # --------------------------------------------------------------------------------------------------------------
 def test_domains_estimated_with_dp_are_charged_and_cover_the_data(db):
-    model = ss.fit(db, "cps1988", method="privbayes", epsilon=4.0, delta=1e-9, domain_share=0.2, seed=5)
+    model = ss.fit(db, "cps1988", method="privbayes", epsilon=4.0, delta=1e-9, domain_share=0.2, seed=5,
+                   noise="reproducible", noise_seed=5)
     privacy = model.privacy
     assert privacy["delta_reserved"] == 5e-10
     steps = [m for m in privacy["ledger"] if m["step"].startswith("domain")]

@@ -15,11 +15,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from synthsql.aggregates import AggregateStore
+from synthsql.aggregates import MAX_AGGREGATE_CELLS, AggregateStore
 from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import InvalidParameterError, did_you_mean
 from synthsql.model import Model
-from synthsql.privacy import Budget
+from synthsql.privacy import Budget, check_noise
 from synthsql.dp_domains import estimate_domains, undeclared
 from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
 
@@ -72,6 +72,9 @@ def fit(
     holdout: Any = None,
     synthesize: Sequence[str] | None = None,
     domain_share: float | None = None,
+    noise: str = "private",
+    noise_seed: int | None = None,
+    max_aggregate_cells: int = MAX_AGGREGATE_CELLS,
     **params: Any,
 ) -> Model:
     """Fit a generator on aggregates of ``table`` computed in its database.
@@ -81,14 +84,19 @@ def fit(
 
     Differentially private methods (``mst``, ``aim``, ``privbayes``) take ``epsilon`` and ``delta`` (default
     1e-9), or a :class:`~synthsql.privacy.Budget` whose remaining rho they spend, and a ``spec`` whose domains are
-    declared (public), never read from the data; the model records its ledger (:meth:`Model.ledger`). With
-    ``seed=None`` their noise comes from OpenDP; a seed makes the noise reproducible (see :mod:`synthsql.privacy`).
+    declared (public), never read from the data; the model records its ledger (:meth:`Model.ledger`). Their noise
+    always comes from OpenDP's unseeded samplers: ``seed`` drives only the non-private randomness of the fit and
+    never the noise. ``noise="reproducible"`` with a ``noise_seed`` makes the noise repeatable for tests and audits,
+    and marks the model as NOT differentially private (see :mod:`synthsql.privacy`); the noise seed is never stored.
     ``domain_share`` (in (0, 1)) instead spends that share of the budget on estimating the undeclared domains with
     DP (:mod:`synthsql.dp_domains`; half of delta is then reserved for category discovery).
 
     ``synthesize`` asks for partial synthesis: only the listed columns are regenerated, conditionally on the kept
     ones, which are copied from the source when the model is materialised (:mod:`synthsql.partial`; method
     ``bayesnet``, with its ``degree``, ``candidates`` and ``max_cells``, and ``id=`` a unique row identifier).
+
+    ``max_aggregate_cells`` caps the cells of all the marginals the fit may hold (default
+    :data:`~synthsql.aggregates.MAX_AGGREGATE_CELLS`); a fit that would need more is refused before the query runs.
 
     ``holdout`` (a :class:`synthsql.holdout.Holdout`) sets a share of the rows aside: the model is fitted on the
     rest only, and records the split so that risk measures can use the held-out rows as a control set.
@@ -110,11 +118,14 @@ def fit(
 
         return fit_partial(db, table, synthesize=synthesize, spec=spec, seed=seed, **params)
     generator = get_generator(method, **params)  # parameters are checked before the database is read
+    if isinstance(max_aggregate_cells, bool) or not isinstance(max_aggregate_cells, int) or max_aggregate_cells <= 0:
+        raise InvalidParameterError(f"'max_aggregate_cells' must be a positive integer, got {max_aggregate_cells!r}.")
     private = getattr(generator, "private", False)
     ref = TableRef.parse(table)
     if domain_share is not None and not private:
         raise InvalidParameterError("'domain_share' applies to the differentially private methods only.")
     if private:
+        check_noise(noise, noise_seed)  # before the database is read
         todo = []
         if domain_share is not None:
             if isinstance(domain_share, bool) or not isinstance(domain_share, (int, float)) or not 0 < domain_share < 1:
@@ -129,27 +140,33 @@ def fit(
                 )
             delta = 1e-9 if delta is None else delta
             reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
-            budget = Budget(epsilon, delta, seed=seed, delta_reserved=reserve)
-        elif epsilon is not None or delta is not None:
-            raise InvalidParameterError("Give either 'budget' or 'epsilon'/'delta', not both.")
+            budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
+        elif epsilon is not None or delta is not None or noise != "private" or noise_seed is not None:
+            raise InvalidParameterError(
+                "Give either 'budget' or 'epsilon'/'delta' (and 'noise'), not both: a Budget carries its own noise "
+                "setting."
+            )
         if todo:
             spec = estimate_domains(db, ref, spec, budget, share=float(domain_share))
         spec = public_domains(spec, str(ref), method)
-    elif epsilon is not None or delta is not None or budget is not None:
+    elif epsilon is not None or delta is not None or budget is not None or noise != "private" or noise_seed is not None:
         raise InvalidParameterError(
-            f"Method {method!r} is not differentially private, so 'epsilon', 'delta' and 'budget' do not apply; "
+            f"Method {method!r} is not differentially private, so 'epsilon', 'delta', 'budget', 'noise' and "
+            "'noise_seed' do not apply; "
             f"the DP methods are {', '.join(sorted(n for n, c in REGISTRY.items() if getattr(c, 'private', False)))}."
         )
     spec = spec if spec is not None else describe(db, str(ref))
     if holdout is None:
-        model = generator.fit(AggregateStore(db, ref, spec), budget=budget, rng=np.random.default_rng(seed))
+        store = AggregateStore(db, ref, spec, max_cells=max_aggregate_cells)
+        model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
     else:
         # the training rows are set apart once, as a temporary table in the database, so that the row hash of the
         # split is computed once rather than in every aggregate query
         training = TableRef(f"_synthsql_training_{secrets.token_hex(6)}")
         db.backend.create_table(training.name, holdout.training(db.table(ref)), temp=True)
         try:
-            store = AggregateStore(db, db.backend.table(training.name), spec)  # (a temporary table: not listed)
+            # (a temporary table: not listed)
+            store = AggregateStore(db, db.backend.table(training.name), spec, max_cells=max_aggregate_cells)
             if not private:
                 store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
             model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
