@@ -18,17 +18,23 @@ import numpy as np
 from sqlglot import exp
 
 from synthsql.connection import Database, TableRef, connect
-from synthsql.discretize import WITHIN_BIN_GRID, encode
+from synthsql.discretize import WITHIN_BIN_GRID, encode, quantile_table
 from synthsql.errors import InvalidParameterError
-from synthsql.quantiles import order_statistics, rank_of
+from synthsql.quantiles import number_literal, order_statistics, rank_of
 from synthsql.schema import NUMERIC_KINDS, Bin, ColumnSpec, TableSpec, numeric_value
 
-__all__ = ["AggregateStore", "AGGREGATE_METHODS"]
+__all__ = ["AggregateStore", "AGGREGATE_METHODS", "MAX_AGGREGATE_CELLS"]
 
 #: What a generator may ask of a store. The conformance tests hand generators a wrapper exposing only these.
-AGGREGATE_METHODS = ("spec", "n_rows", "marginal", "marginals", "bin_quantiles", "rank_correlation")
+AGGREGATE_METHODS = (
+    "spec", "n_rows", "marginal", "marginals", "check_cells", "bin_quantiles", "rank_correlation"
+)
 
+#: The most cells one marginal may have.
 MAX_MARGINAL_CELLS = 20_000_000
+#: The most cells the marginals a store holds may have together (int64 counts: 100M cells are 800 MB), unless the
+#: store is made with another ``max_cells`` (``fit(..., max_aggregate_cells=...)``). Checked before the query runs.
+MAX_AGGREGATE_CELLS = 100_000_000
 GROUPING_SETS_PER_QUERY = 128
 
 
@@ -50,7 +56,11 @@ class AggregateStore:
         spec: TableSpec,
         *,
         rows: Callable[[ibis.Table], ibis.Table] | None = None,
+        max_cells: int = MAX_AGGREGATE_CELLS,
     ) -> None:
+        if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells <= 0:
+            raise InvalidParameterError(f"'max_aggregate_cells' must be a positive integer, got {max_cells!r}.")
+        self.max_cells = max_cells
         self._db = connect(con)
         self._table = table if isinstance(table, ibis.Table) else self._db.table(table)
         if rows is not None:  # a subset of the rows, e.g. the training part of a holdout split
@@ -92,7 +102,8 @@ class AggregateStore:
         """Counts for each set of columns, computed together: one scan per batch of sets."""
         sets = [self._check(s) for s in sets]
         canonical = [self._ordered(s) for s in sets]
-        missing = list(dict.fromkeys(c for c in canonical if ("marginal", c) not in self._cache))
+        missing = self._missing(canonical)
+        self._check_cells(missing)
         for start in range(0, len(missing), GROUPING_SETS_PER_QUERY):
             chunk = missing[start : start + GROUPING_SETS_PER_QUERY]
             self._cache.update({("marginal", c): v for c, v in self._count(chunk).items()})
@@ -101,6 +112,29 @@ class AggregateStore:
             counts = self._cache[("marginal", key)]
             out.append(counts.transpose([key.index(c) for c in columns]) if columns != key else counts)
         return out
+
+    def check_cells(self, sets: Sequence[Sequence[str]]) -> None:
+        """Refuse now, before any query, a workload of marginals that would take the store past :attr:`max_cells`.
+
+        Generators call it first with every marginal they plan to ask for, so that a fit too large for memory fails
+        in a second with the size and the cap, not after minutes of scanning.
+        """
+        self._check_cells(self._missing([self._ordered(self._check(s)) for s in sets]))
+
+    def _missing(self, canonical: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        return list(dict.fromkeys(c for c in canonical if ("marginal", c) not in self._cache))
+
+    def _check_cells(self, sets: list[tuple[str, ...]]) -> None:
+        """Refuse, before any query, marginals that would take the store past :attr:`max_cells` cells in all."""
+        held = sum(v.size for k, v in self._cache.items() if k[0] == "marginal")
+        asked = sum(math.prod(self._columns[c].cells for c in s) for s in sets)
+        if held + asked > self.max_cells:
+            raise InvalidParameterError(
+                f"Table {self.spec.table!r}: the {len(sets):,} marginals asked for have {asked:,} cells "
+                f"({held:,} more are held), over the cap of {self.max_cells:,} cells of aggregates (8 bytes each); "
+                "nothing was computed. Declare fewer bins or categories, model fewer columns, or raise the cap: "
+                f"fit(..., max_aggregate_cells={held + asked})."
+            )
 
     def _encoded(self) -> exp.Expression:
         """The table as cell codes, one column ``c<i>`` per modelled column, compiled once per store."""
@@ -147,8 +181,10 @@ class AggregateStore:
     def bin_quantiles(self, column: str) -> np.ndarray:
         """Quantiles of a numeric column within each of its bins: shape ``(cells, WITHIN_BIN_GRID)``.
 
-        Discrete quantiles (values that occur in the bin, see :meth:`Database.quantiles`); rows of empty bins and of
-        the NULL cell are NaN. Used to draw values inside a bin as the data spread them.
+        Discrete quantiles (values that occur in the bin, see :meth:`Database.quantiles`); rows of empty bins, of
+        special values and of the NULL cell are NaN. float64, or Python ints in an object array when a whole number
+        beyond 2**53 would not be exact as a double (:func:`~synthsql.discretize.quantile_table`). Used to draw
+        values inside a bin as the data spread them.
         """
         (name,) = self._check((column,))
         spec = self._columns[name]
@@ -164,15 +200,16 @@ class AggregateStore:
         t = self._table
         probs = np.linspace(0.0, 1.0, WITHIN_BIN_GRID).round(10).tolist()
         bins = spec.bins or ()
-        out = np.full((spec.cells, WITHIN_BIN_GRID), np.nan)
+        # Python numbers until the end (ints stay exact); rows of special values and of the NULL cell stay NaN.
+        out: list[list[Any]] = [[math.nan] * WITHIN_BIN_GRID for _ in range(spec.cells)]
         for code, b in enumerate(bins):
             if b.is_point:
-                out[code] = b.lo
+                out[code] = [b.lo] * WITHIN_BIN_GRID
         x = numeric_value(t[spec.name], spec.kind)
-        if _contiguous(bins, whole=spec.kind != "numeric"):
+        if _contiguous(bins, whole=spec.whole):
             # Cells in value order with no gaps: the q-quantile of a cell is the column's order statistic of rank
             # (values in earlier cells) + rank within the cell, so one search over the column serves every cell.
-            counts = self.marginal((spec.name,))[:-1]
+            counts = self.marginal((spec.name,))[: len(bins)]  # the bins only: special values and NULL follow
             offsets = np.cumsum(counts) - counts
             targets = [
                 (code, k, int(offsets[code]) + rank_of(p, int(counts[code])))
@@ -180,24 +217,27 @@ class AggregateStore:
                 if not b.is_point and counts[code]
                 for k, p in enumerate(probs)
             ]
-            inside = t.select(x=x).filter((ibis._.x >= bins[0].lo) & (ibis._.x <= max(b.hi for b in bins)))
-            values = order_statistics(self._db, inside, "x", [rank for _, _, rank in targets]) if targets else []
-            for (code, k, _), value in zip(targets, values, strict=True):
-                out[code, k] = value
-            return out
+            values = t.select(x=x)
+            low, top = number_literal(bins[0].lo), number_literal(max(b.hi for b in bins))
+            inside = values.filter((values.x >= low) & (values.x <= top))  # neither NaN nor infinity
+            found = order_statistics(self._db, inside, "x", [rank for _, _, rank in targets]) if targets else []
+            for (code, k, _), value in zip(targets, found, strict=True):
+                out[code][k] = value
+            return quantile_table(out)
         coded = t.select(code=encode(t[spec.name], spec), x=x)
         for code, q in self._db.quantiles(coded, "x", probs, by="code").items():
-            if code != spec.null_code and not bins[code].is_point:
-                out[code] = np.asarray(q, dtype=np.float64)
-        return out
+            if code < len(bins) and not bins[code].is_point:
+                out[code] = list(q)
+        return quantile_table(out)
 
     def rank_correlation(self, columns: Sequence[str]) -> np.ndarray:
         """Spearman rank correlations between ``columns``, from their 2-way marginals.
 
-        Each column is ranked by its cells in value order, NULL first (categories by their cell code); rows in the
-        same cell share the mean of their ranks, as ``scipy.stats.spearmanr`` treats ties. Working on cells keeps
-        memory bounded by the domain (an exact row-level rank needs a sort of the whole table); with quantile bins
-        the loss against row-level ranks is small. A constant column has correlation 0 with every other column.
+        Each column is ranked by its cells in value order (:func:`value_order`: NULL first, -inf, the bins, +inf,
+        NaN; categories by their cell code); rows in the same cell share the mean of their ranks, as
+        ``scipy.stats.spearmanr`` treats ties. Working on cells keeps memory bounded by the domain (an exact
+        row-level rank needs a sort of the whole table); with quantile bins the loss against row-level ranks is
+        small. A constant column has correlation 0 with every other column.
         """
         columns = self._check(columns)
         pairs = list(itertools.combinations(range(len(columns)), 2))
@@ -205,7 +245,7 @@ class AggregateStore:
         matrix = np.eye(len(columns))
         for (i, j), counts in zip(pairs, tables, strict=True):
             a, b = self._columns[columns[i]], self._columns[columns[j]]
-            matrix[i, j] = matrix[j, i] = spearman(counts[null_first(a.cells)][:, null_first(b.cells)])
+            matrix[i, j] = matrix[j, i] = spearman(counts[value_order(a)][:, value_order(b)])
         return matrix
 
 
@@ -222,6 +262,18 @@ def _contiguous(bins: Sequence[Bin], whole: bool) -> bool:
 def null_first(cells: int) -> np.ndarray:
     """Cell codes in rank order: the NULL cell (the last code) first, then the others in value order."""
     return np.r_[cells - 1, np.arange(cells - 1)]
+
+
+def value_order(spec: ColumnSpec) -> np.ndarray:
+    """A column's cell codes in rank order: NULL first, then -inf, the bins (or categories), +inf and NaN, the order
+    in which DuckDB and PostgreSQL sort these values (NaN above every number)."""
+    if not spec.specials:
+        return null_first(spec.cells)
+    bins = np.arange(len(spec.bins or ()))
+    special = {name: spec.special_code(name) for name in spec.specials}
+    below = [special["-inf"]] if "-inf" in special else []
+    above = [special[name] for name in ("inf", "nan") if name in special]
+    return np.r_[spec.null_code, below, bins, above].astype(np.int64)
 
 
 def spearman(counts: np.ndarray) -> float:

@@ -62,13 +62,16 @@ from synthsql.errors import (
     ColumnNotFoundError,
     EmptyTableError,
     InvalidParameterError,
+    ModelFormatError,
     TargetError,
     did_you_mean,
 )
 from synthsql.generators import CellSampler, check_int, conditional_cdf
 from synthsql.generators.bayesnet import mutual_information
 from synthsql.metrics.match_risk import check_unique_id
+from synthsql import model_format
 from synthsql.model import BATCH_ROWS, Model, table_from_json, table_to_json
+from synthsql.model_format import StateCheck
 from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
 from synthsql.write import write_table
 
@@ -188,6 +191,40 @@ class PartialModel(Model):
             id=state.get("id"),
             **common,
         )
+
+    @classmethod
+    def _check_state(cls, state: Any, check: StateCheck) -> None:
+        state = check.fields(state, "state", ("source", "synthesize", "id", "order", "parents", "counts"))
+        model_format.string(state["source"], "state.source")
+        try:
+            TableRef.parse(state["source"])
+        except TargetError as err:
+            raise ModelFormatError(f"state.source: {err}") from None
+        names = state["synthesize"]
+        if not isinstance(names, list) or not names:
+            raise ModelFormatError(f"state.synthesize: expected a non-empty list of column names, got "
+                                   f"{model_format.show(names)}.")
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            check.column(name, f"state.synthesize[{i}]", check.cells)
+            if name in seen:
+                raise ModelFormatError(f"state.synthesize[{i}]: column {name!r} is listed twice.")
+            seen.add(name)
+        kept = [name for name in check.spec.names if name not in seen]
+        if not kept:
+            raise ModelFormatError("state.synthesize: lists every column, but partial synthesis keeps at least one.")
+        if state["id"] is not None:
+            check.column(state["id"], "state.id", set(kept), "kept columns")
+        placed = [name for name in check.modelled if name in kept]
+        order, parents = check.network(state, "state", names, placed=placed)
+        check.tables(state["counts"], "state.counts", order, parents, kind="count")
+
+    @classmethod
+    def _check_params(cls, params: Mapping[str, Any]) -> None:
+        model_format.fields(params, "params", ("degree", "candidates", "max_cells"))
+        check_int(_METHOD, "degree", params["degree"], 1)
+        check_int(_METHOD, "candidates", params["candidates"], 1)
+        check_int(_METHOD, "max_cells", params["max_cells"], 1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -372,7 +409,7 @@ def materialize_partial(
         )
     batch_rows = check_int(_METHOD, "batch_rows", batch_rows, 1)
     _check_seed(seed)
-    ref = TableRef.parse(target).check_safe()
+    ref = TableRef.parse(target).check_target()
     source = TableRef.parse(model.source)
     current = db.backend.current_database
     if ref.name == source.name and (ref.schema or current) == (source.schema or current):

@@ -13,6 +13,19 @@ then receives the values outside its list:
   (epoch days for dates, epoch microseconds for timestamps). A bin is a point (``lo == hi``: a frequent exact value,
   such as a zero income, or every value of a column with few distinct values) or an interval ``[lo, hi)``; the
   interval that reaches the column's largest edge is closed ``[lo, hi]``. Points win over intervals.
+  Whole-number kinds (integers, dates, timestamps) keep their edges as Python ints, compared in SQL as integers
+  and decoded with integer arithmetic: a 64-bit value never goes through a double, which cannot tell apart
+  neighbouring values above 2**53. ``numeric`` edges are floats.
+* a ``numeric`` column that holds NaN, +infinity or -infinity gets one more cell for each of these *special values*
+  (``specials``, in the order ``-inf``, ``inf``, ``nan``), after its bins and before the NULL cell, so that they come
+  back at their share; they take no part in the bins or their quantiles. :func:`describe` finds them in the data
+  unless the column's domain is declared: a declared domain is the whole domain (as a declared list of categories
+  is), so a special value it does not list falls in the NULL cell, which keeps a declared (public) domain public.
+
+DATE and TIMESTAMP ``'infinity'`` / ``'-infinity'`` (DuckDB and PostgreSQL have both) have no numeric value:
+:func:`describe` refuses such a column with an error that counts them and says how to proceed (exclude the column,
+or model a view that filters or replaces those rows). Whole numbers beyond 64 bits (HUGEINT, DECIMAL(38, 0)) are
+refused the same way, naming the column and its type.
 
 Columns that look like identifiers or free text (close to one value per row) get the kind ``identifier``: they are not
 modelled and receive surrogate values; ``excluded`` columns are left NULL in the synthetic table.
@@ -32,6 +45,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 
 from synthsql.connection import Database, TableRef, connect
+from synthsql.quantiles import finite, number_literal
 from synthsql.errors import (
     ColumnNotFoundError,
     EmptyTableError,
@@ -40,11 +54,29 @@ from synthsql.errors import (
     did_you_mean,
 )
 
-__all__ = ["Bin", "ColumnSpec", "TableSpec", "describe", "KINDS", "numeric_value", "IdentifierColumnWarning"]
+__all__ = [
+    "Bin",
+    "ColumnSpec",
+    "TableSpec",
+    "describe",
+    "KINDS",
+    "SPECIALS",
+    "numeric_value",
+    "finite",
+    "special_name",
+    "IdentifierColumnWarning",
+]
 
 KINDS = ("categorical", "boolean", "integer", "numeric", "date", "timestamp", "identifier", "excluded")
 NUMERIC_KINDS = ("integer", "numeric", "date", "timestamp")
+WHOLE_KINDS = ("integer", "date", "timestamp")  # numeric value is a whole number: int edges, integer arithmetic
 MODELLED_KINDS = ("categorical", "boolean", *NUMERIC_KINDS)
+#: The special values a ``numeric`` column may hold, in the order of their cells (after the bins).
+SPECIALS = ("-inf", "inf", "nan")
+SPECIAL_VALUES = {"-inf": -math.inf, "inf": math.inf, "nan": math.nan}
+INT64 = (-(2**63), 2**63 - 1)
+_SPELLINGS = {"nan": "nan", "inf": "inf", "+inf": "inf", "infinity": "inf", "+infinity": "inf", "-inf": "-inf",
+              "-infinity": "-inf"}
 
 
 class IdentifierColumnWarning(UserWarning):
@@ -53,12 +85,21 @@ class IdentifierColumnWarning(UserWarning):
 
 @dataclass(frozen=True, slots=True)
 class Bin:
-    """One cell of a numeric column: the point ``lo`` when ``lo == hi``, else the interval ``[lo, hi)``."""
+    """One cell of a numeric column: the point ``lo`` when ``lo == hi``, else the interval ``[lo, hi)``.
 
-    lo: float
-    hi: float
+    Edges are Python ints for whole-number kinds (exact at any 64-bit value) and floats for ``numeric`` columns.
+    """
+
+    lo: int | float
+    hi: int | float
 
     def __post_init__(self) -> None:
+        for name in ("lo", "hi"):
+            edge = getattr(self, name)
+            if isinstance(edge, bool) or not isinstance(edge, (int, float, np.number)):
+                raise InvalidParameterError(f"A bin needs numbers lo <= hi, got [{self.lo!r}, {self.hi!r}].")
+            if isinstance(edge, np.number):  # numpy scalars become Python numbers: ints stay exact
+                object.__setattr__(self, name, _number(edge))
         if not (math.isfinite(self.lo) and math.isfinite(self.hi)) or self.hi < self.lo:
             raise InvalidParameterError(f"A bin needs finite lo <= hi, got [{self.lo}, {self.hi}].")
 
@@ -66,18 +107,51 @@ class Bin:
     def is_point(self) -> bool:
         return self.lo == self.hi
 
-    def to_json(self) -> list[float]:
+    def to_json(self) -> list[int | float]:
         return [self.lo] if self.is_point else [self.lo, self.hi]
 
     @classmethod
-    def from_json(cls, value: Sequence[float] | float) -> Bin:
-        if isinstance(value, (int, float)):
-            return cls(float(value), float(value))
-        if len(value) == 1:
-            return cls(float(value[0]), float(value[0]))
-        if len(value) == 2:
-            return cls(float(value[0]), float(value[1]))
-        raise InvalidParameterError(f"A bin is [value] or [lo, hi], got {value!r}.")
+    def from_json(cls, value: Sequence[int | float] | int | float) -> Bin:
+        """A bin from ``value``, ``[value]`` or ``[lo, hi]``; ints stay ints (exact), anything else becomes a float."""
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            return cls(_number(value), _number(value))
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) not in (1, 2):
+            raise InvalidParameterError(f"A bin is [value] or [lo, hi], got {value!r}.")
+        lo, hi = _number(value[0]), _number(value[-1])
+        return cls(lo, hi)
+
+    def whole(self) -> Bin:
+        """The same bin with integral float edges as ints (models saved before edges were exact are read this way)."""
+        return Bin(_whole(self.lo), _whole(self.hi))
+
+
+def _number(value: Any) -> int | float:
+    """An int as an exact Python int, anything else as a float (a bool or a non-number is refused)."""
+    if isinstance(value, bool):
+        raise InvalidParameterError(f"A bin edge must be a number, got {value!r}.")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise InvalidParameterError(f"A bin edge must be a number, got {value!r}.") from err
+
+
+def _whole(value: int | float) -> int | float:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def special_name(value: Any) -> str:
+    """The canonical name (``-inf``, ``inf`` or ``nan``) of a special value given as a float or a string.
+
+    >>> [special_name(v) for v in (float("nan"), "Infinity", "-inf")]
+    ['nan', 'inf', '-inf']
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, str) and value.strip().lower() in _SPELLINGS:
+        return _SPELLINGS[value.strip().lower()]
+    raise InvalidParameterError(f"A special value is one of nan, inf or -inf, got {value!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +171,8 @@ class ColumnSpec:
     declared: bool = False
     #: A categorical column's catch-all category (one of ``categories``): values outside the list go there, not NULL.
     other: Any = None
+    #: The special values (``-inf``, ``inf``, ``nan``) a ``numeric`` column holds: one cell each, after the bins.
+    specials: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -111,6 +187,12 @@ class ColumnSpec:
             for value in self.categories:
                 if value in seen:
                     raise InvalidParameterError(f"Column {self.name!r} lists the category {value!r} twice.")
+                if isinstance(value, str) and "\x00" in value:
+                    raise InvalidParameterError(
+                        f"Column {self.name!r}: the category {value!r} holds a NUL byte, which PostgreSQL cannot "
+                        "store and SQL text cannot carry. Replace it in a view (e.g. replace(x, chr(0), '')) or "
+                        f"leave the column out with exclude=[{self.name!r}]."
+                    )
                 seen.add(value)
         if self.other is not None and (self.kind != "categorical" or self.other not in (self.categories or ())):
             raise InvalidParameterError(
@@ -119,13 +201,36 @@ class ColumnSpec:
         if self.kind in NUMERIC_KINDS:
             if not self.bins:
                 raise InvalidParameterError(f"Column {self.name!r} of kind {self.kind!r} needs at least one bin.")
-            ordered = sorted(self.bins, key=lambda b: (b.lo, b.hi))
-            if list(ordered) != list(self.bins):
-                object.__setattr__(self, "bins", tuple(ordered))
+            # One type of edge per kind, so that a spec read back from JSON (or saved before edges were exact) is
+            # the same spec: whole-number kinds keep integral edges as ints, numeric columns have float edges.
+            if self.kind in WHOLE_KINDS:
+                typed = [b.whole() for b in self.bins]
+            else:
+                typed = [Bin(float(b.lo), float(b.hi)) for b in self.bins]
+            object.__setattr__(self, "bins", tuple(sorted(typed, key=lambda b: (b.lo, b.hi))))
+        object.__setattr__(self, "specials", self._checked_specials())
         if not 0.0 <= self.null_share <= 1.0:
             raise InvalidParameterError(f"Column {self.name!r}: null_share must be in [0, 1], got {self.null_share}.")
         if self.role not in (None, "key", "sensitive"):
             raise InvalidParameterError(f"Column {self.name!r}: role must be 'key' or 'sensitive', got {self.role!r}.")
+
+    def _checked_specials(self) -> tuple[str, ...]:
+        if isinstance(self.specials, (str, bytes)) or not isinstance(self.specials, Iterable):
+            raise InvalidParameterError(
+                f"Column {self.name!r}: specials must be a list of nan, inf or -inf, got {self.specials!r}."
+            )
+        try:
+            names = [special_name(v) for v in self.specials]
+        except InvalidParameterError as err:
+            raise InvalidParameterError(f"Column {self.name!r}: {err}") from None
+        if len(set(names)) != len(names):
+            raise InvalidParameterError(f"Column {self.name!r} lists a special value twice: {list(self.specials)!r}.")
+        if names and self.kind != "numeric":
+            raise InvalidParameterError(
+                f"Column {self.name!r} of kind {self.kind!r} cannot have special values {names}: only numeric "
+                "(floating-point) columns hold nan, inf or -inf."
+            )
+        return tuple(sorted(names, key=SPECIALS.index))
 
     @property
     def modelled(self) -> bool:
@@ -133,12 +238,21 @@ class ColumnSpec:
 
     @property
     def cells(self) -> int:
-        """Number of cells in the domain, the NULL cell included."""
+        """Number of cells in the domain, the NULL cell included: categories, or bins then special values."""
         if self.kind in ("categorical", "boolean"):
             return len(self.categories or ()) + 1
         if self.kind in NUMERIC_KINDS:
-            return len(self.bins or ()) + 1
+            return len(self.bins or ()) + len(self.specials) + 1
         return 0
+
+    @property
+    def whole(self) -> bool:
+        """True for the kinds whose numeric value is a whole number (integers, dates, timestamps)."""
+        return self.kind in WHOLE_KINDS
+
+    def special_code(self, name: str) -> int:
+        """The cell code of a special value (``-inf``, ``inf`` or ``nan``) the column holds."""
+        return len(self.bins or ()) + self.specials.index(special_name(name))
 
     @property
     def null_code(self) -> int:
@@ -162,6 +276,8 @@ class ColumnSpec:
             out["declared"] = True
         if self.other is not None:
             out["other"] = self.other
+        if self.specials:
+            out["specials"] = list(self.specials)
         return out
 
     @classmethod
@@ -171,6 +287,8 @@ class ColumnSpec:
             data["categories"] = tuple(data["categories"])
         if "bins" in data and data["bins"] is not None:
             data["bins"] = tuple(Bin.from_json(b) for b in data["bins"])
+        if isinstance(data.get("specials"), list):
+            data["specials"] = tuple(data["specials"])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -232,11 +350,11 @@ class TableSpec:
 # --------------------------------------------------------------------------------------------------------------
 # Inference
 # --------------------------------------------------------------------------------------------------------------
-def bins_from_edges(column: str, edges: Sequence[float]) -> tuple[Bin, ...]:
-    """Consecutive intervals ``[e0, e1), [e1, e2), ..., [e_{k-1}, e_k]`` from increasing bin edges."""
+def bins_from_edges(column: str, edges: Sequence[int | float]) -> tuple[Bin, ...]:
+    """Consecutive intervals ``[e0, e1), [e1, e2), ..., [e_{k-1}, e_k]`` from increasing bin edges (ints stay exact)."""
     try:
-        values = [float(e) for e in edges]
-    except (TypeError, ValueError) as err:
+        values = [_number(e) for e in edges]
+    except (TypeError, InvalidParameterError) as err:
         raise InvalidParameterError(f"Column {column!r}: edges must be numbers, got {edges!r}.") from err
     if len(values) < 2 or any(b <= a for a, b in zip(values, values[1:])):
         raise InvalidParameterError(
@@ -251,7 +369,7 @@ def kind_of(dtype: dt.DataType) -> str | None:
         return "categorical"
     if dtype.is_boolean():
         return "boolean"
-    if dtype.is_integer():
+    if dtype.is_integer() or (dtype.is_decimal() and dtype.scale == 0):  # DECIMAL(p, 0), HUGEINT: whole numbers
         return "integer"
     if dtype.is_floating() or dtype.is_decimal():
         return "numeric"
@@ -265,12 +383,33 @@ def kind_of(dtype: dt.DataType) -> str | None:
 
 
 def numeric_value(column: ibis.Value, kind: str) -> ibis.Value:
-    """The number a numeric-kind column is binned on: the value, epoch days, or epoch microseconds."""
-    if kind == "date":
-        return column.epoch_days()
-    if kind == "timestamp":
-        return column.delta(ibis.timestamp("1970-01-01 00:00:00"), unit="microsecond")
+    """The number a numeric-kind column is binned on: the value, epoch days, or epoch microseconds.
+
+    Whole numbers stay integers (no float round trip): an integer column as it is (UBIGINT included), a
+    DECIMAL(p, 0) as BIGINT (:func:`describe` refuses values beyond 64 bits), dates and timestamps as BIGINT. Other
+    columns become DOUBLE.
+    """
+    dtype = column.type()
+    if kind in ("date", "timestamp"):
+        if kind == "date":
+            value = column.epoch_days()
+        else:
+            value = column.delta(ibis.timestamp("1970-01-01 00:00:00"), unit="microsecond")
+        if not (dtype.is_date() or dtype.is_timestamp()):
+            return value
+        # 'infinity' has no epoch value (NULL in DuckDB, an error in PostgreSQL): it is NULL here on both, so that
+        # it falls in the NULL cell of a declared domain; describe refuses it in an inferred one.
+        return ibis.ifelse(is_finite_time(column), value, ibis.null("int64"))
+    if kind == "integer" and dtype.is_integer():
+        return column
+    if kind == "integer" and dtype.is_decimal() and dtype.scale == 0:
+        return column.cast("int64")
     return column.cast("float64")
+
+
+def special_tests(x: ibis.Value) -> dict[str, ibis.BooleanValue]:
+    """A test per special value (``-inf``, ``inf``, ``nan``) of a DOUBLE value, portable across backends."""
+    return {"-inf": x == -math.inf, "inf": x == math.inf, "nan": x.isnan()}
 
 
 def describe(
@@ -388,6 +527,7 @@ def describe(
                 )
                 specs.append(ColumnSpec(**{**base, "kind": "identifier"}))
                 continue
+        _check_values(str(ref), name, kind, dtype, stats)
         if "edges" in declared:
             declared["bins"] = bins_from_edges(name, declared.pop("edges"))
         base.update({k: v for k, v in declared.items() if k not in ("categories", "bins")})
@@ -396,14 +536,48 @@ def describe(
             cats = declared.get("categories")
             base["categories"] = tuple(cats) if cats is not None else _categories(t, name)
         elif kind in NUMERIC_KINDS:
+            # Special values found in the data join an inferred domain only: a declared domain is the whole domain.
+            found = [v for v in SPECIALS if stats.get(f"{name}__{v}", 0)] if kind == "numeric" else []
+            if "specials" not in declared and not base["declared"]:
+                base["specials"] = tuple(found)
             bins = declared.get("bins")
+            if bins is None and n_rows - n_null - sum(stats.get(f"{name}__{v}", 0) for v in found) == 0:
+                raise EmptyTableError(
+                    f"Column {name!r} of table {str(ref)!r} has no finite value (only {', '.join(found)} and NULL): "
+                    f"there is nothing to bin. Leave it out with exclude=[{name!r}], or declare its bins."
+                )
+            finite_distinct = None if n_distinct is None else n_distinct - len(found)  # NaN counts as one value
             base["bins"] = (
                 tuple(b if isinstance(b, Bin) else Bin.from_json(b) for b in bins)
                 if bins is not None
-                else _bins(db, t, name, kind, n_distinct, n_rows, max_bins, point_share)
+                else _bins(db, t, name, kind, finite_distinct, n_rows, max_bins, point_share)
             )
         specs.append(ColumnSpec(**base))
     return TableSpec(table=str(ref), n_rows=n_rows, columns=tuple(specs))
+
+
+def _check_values(table: str, name: str, kind: str, dtype: dt.DataType, stats: Mapping[str, Any]) -> None:
+    """Refuse values a kind cannot hold: infinite dates and timestamps, whole numbers beyond 64 bits."""
+    infinite = stats.get(f"{name}__infinite", 0)
+    if infinite:
+        raise UnsupportedTypeError(
+            f"Column {name!r} of table {table!r} holds {infinite} infinite value(s) ('infinity' or '-infinity'), "
+            f"which have no place on a {kind} scale and would be lost. Leave the column out with "
+            f"exclude=[{name!r}], or describe a view that filters those rows or replaces them with NULL or a real "
+            f"{kind}."
+        )
+    if f"{name}__min" in stats and (stats[f"{name}__min"] < INT64[0] or stats[f"{name}__max"] > INT64[1]):
+        raise UnsupportedTypeError(
+            f"Column {name!r} of table {table!r} has type {dtype} and holds whole numbers beyond 64 bits (from "
+            f"{stats[f'{name}__min']} to {stats[f'{name}__max']}), which synthsql cannot model exactly. Leave it out "
+            f"with exclude=[{name!r}], or model it approximately as a number: columns={{{name!r}: "
+            "{'kind': 'numeric'}}."
+        )
+
+
+def _wide_whole(dtype: dt.DataType) -> bool:
+    """A whole-number decimal type (HUGEINT, DECIMAL(38, 0)) whose values may not fit in 64 bits."""
+    return dtype.is_decimal() and dtype.scale == 0 and (dtype.precision is None or dtype.precision > 18)
 
 
 def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int) -> dict[str, Any]:
@@ -418,6 +592,7 @@ def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int) -> dict[s
         metrics[f"{name}__null"] = t[name].isnull().sum().coalesce(0)
         if kind != "excluded":  # an excluded column may have a type that cannot be counted distinct (a list)
             metrics[f"{name}__approx"] = t[name].approx_nunique()
+        metrics.update(_value_checks(t[name], name, kind))
     row = {k: int(v or 0) for k, v in t.aggregate(**metrics).to_pyarrow().to_pylist()[0].items()}
     # The estimate is within a few percent; counting exactly up to 25 % above the bar makes the decision below the
     # same on every backend (PostgreSQL's "estimate" is exact).
@@ -426,6 +601,36 @@ def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int) -> dict[s
         exact = t.aggregate(**{f"{n}__nd": t[n].nunique() for n in few}).to_pyarrow().to_pylist()[0]
         row.update({k: int(v or 0) for k, v in exact.items() if int(v or 0) <= small})
     return row
+
+
+def _value_checks(column: ibis.Value, name: str, kind: str) -> dict[str, ibis.Value]:
+    """Counts of the values a kind treats apart, computed with the other column statistics: each special value of
+    a numeric column, the infinite dates or timestamps, and the range of a whole-number decimal that may not fit in
+    64 bits."""
+    dtype = column.type()
+    if kind == "numeric" and (dtype.is_floating() or dtype.is_decimal()):
+        tests = special_tests(column.cast("float64"))
+        return {f"{name}__{v}": tests[v].sum().coalesce(0) for v in SPECIALS}
+    if kind in ("date", "timestamp") and (dtype.is_date() or dtype.is_timestamp()):
+        return {f"{name}__infinite": (column.notnull() & ~is_finite_time(column)).sum().coalesce(0)}
+    if kind == "integer" and _wide_whole(dtype):
+        return {f"{name}__min": column.min(), f"{name}__max": column.max()}
+    return {}
+
+
+@ibis.udf.scalar.builtin(name="isfinite")
+def _date_is_finite(value: dt.date) -> bool:  # type: ignore[empty-body]
+    """DuckDB's and PostgreSQL's isfinite(date): false for 'infinity' and '-infinity'."""
+
+
+@ibis.udf.scalar.builtin(name="isfinite")
+def _timestamp_is_finite(value: dt.timestamp) -> bool:  # type: ignore[empty-body]
+    """DuckDB's and PostgreSQL's isfinite(timestamp)."""
+
+
+def is_finite_time(column: ibis.Value) -> ibis.BooleanValue:
+    """False for a date or timestamp 'infinity' / '-infinity' (NULL for NULL), on DuckDB and PostgreSQL alike."""
+    return _date_is_finite(column) if column.type().is_date() else _timestamp_is_finite(column)
 
 
 def _categories(t: ibis.Table, name: str) -> tuple[Any, ...]:
@@ -466,11 +671,11 @@ def _bins(
     max_bins: int,
     point_share: float,
 ) -> tuple[Bin, ...]:
-    x = numeric_value(t[name], kind)
-    values = t.select(x=x).filter(ibis._.x.notnull())
+    values = t.select(x=numeric_value(t[name], kind))
+    values = values.filter(values.x.notnull() & finite(values.x))  # special values have cells of their own
     if n_distinct is not None and n_distinct <= max_bins:
         distinct = values.distinct().to_pyarrow()["x"].to_pylist()
-        return tuple(Bin(float(v), float(v)) for v in sorted(distinct))
+        return tuple(Bin(v, v) for v in sorted(distinct))
     # A value held by a share s of the rows spans s * n consecutive ranks, so it is among the order statistics on a
     # grid finer than s; each candidate is then counted exactly.
     edge_probs = np.linspace(0.0, 1.0, max_bins + 1).round(10).tolist()
@@ -480,11 +685,11 @@ def _bins(
     quantiles = [found[p] for p in edge_probs]
     candidates = sorted({found[p] for p in grid})
     threshold = max(2, math.ceil(point_share * n_rows))
-    counted = values.aggregate(**{f"c{i}": (values.x == v).sum() for i, v in enumerate(candidates)})
+    counted = values.aggregate(**{f"c{i}": (values.x == number_literal(v)).sum() for i, v in enumerate(candidates)})
     counts = counted.to_pyarrow().to_pylist()[0]
     frequent = [v for i, v in enumerate(candidates) if (counts[f"c{i}"] or 0) >= threshold]
-    points = sorted({float(v) for v in frequent})
-    edges = sorted({float(q) for q in quantiles} | set(points))
+    points = sorted(set(frequent))  # values of the data: ints for whole-number kinds, exact at any 64-bit value
+    edges = sorted(set(quantiles) | set(points))
     intervals = list(zip(edges[:-1], edges[1:], strict=True))
     bins = [Bin(p, p) for p in points]
     for i, (a, b) in enumerate(intervals):

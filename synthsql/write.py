@@ -25,6 +25,8 @@ from typing import Any
 
 import duckdb
 import ibis
+import ibis.expr.datatypes as dt
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -35,8 +37,10 @@ from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import InvalidParameterError, TargetError
 from synthsql.model import BATCH_ROWS, Model
 
-__all__ = ["materialize", "write_table"]
+__all__ = ["materialize", "write_table", "MAX_ROWS", "check_rows"]
 
+#: The most rows :func:`materialize` writes unless asked for more (``max_rows=``): about 10 minutes of writing here.
+MAX_ROWS = 1_000_000_000
 _COPY_TEMPLATE = "COPY t (c) FROM STDIN WITH (FORMAT csv)"
 _ARROW_VIEW = "_synthsql_batch"
 
@@ -51,12 +55,14 @@ def materialize(
     seed: int | None = None,
     replace: bool = False,
     batch_rows: int = BATCH_ROWS,
+    max_rows: int = MAX_ROWS,
 ) -> TableRef:
     """Sample ``rows`` rows (default: as many as the source had) from ``model`` into the table ``target``.
 
     Column names and types are the source table's when it is in the same database (else they follow the sampled
     Arrow types). An existing ``target`` is replaced only with ``replace=True``, and only once the new table is
-    complete; ``target`` equal to the source is refused.
+    complete; ``target`` equal to the source is refused. More than ``max_rows`` rows (default :data:`MAX_ROWS`) are
+    refused before anything is drawn; raise the cap to write more.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -74,19 +80,18 @@ def materialize(
         if rows is not None:
             raise InvalidParameterError("A partially synthetic table has one row per source row; leave rows unset.")
         return materialize_partial(db, model, target, seed=seed, replace=replace, batch_rows=batch_rows)
-    ref = TableRef.parse(target).check_safe()
+    ref = TableRef.parse(target).check_target()
     source = TableRef.parse(model.spec.table)
     if _same_table(db, ref, source):
         raise TargetError(f"Target {str(ref)!r} is the source table {str(source)!r}; synthsql never writes the source.")
     rows = model.spec.n_rows if rows is None else rows
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
-        raise InvalidParameterError(f"The number of rows to write must be a positive integer, got {rows!r}.")
+    check_rows(rows, max_rows)
     exists = db.exists(ref)
     if exists and not replace:
         raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
     privacy = None
     if model.privacy is not None:
-        privacy = TableRef(f"{ref.name}__privacy", ref.schema).check_safe()
+        privacy = ref.companion("__privacy")
         if db.exists(privacy) and not replace:
             raise TargetError(f"Table {str(privacy)!r} already exists; pass replace=True to replace it.")
     template = db.table(source).limit(0) if db.exists(source) else None
@@ -98,10 +103,32 @@ def materialize(
     return ref
 
 
+def check_rows(rows: Any, max_rows: Any = None) -> int:
+    """A positive integer number of rows within ``max_rows`` (default :data:`MAX_ROWS`), else a clear error."""
+    cap = MAX_ROWS if max_rows is None else max_rows
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
+        raise InvalidParameterError(f"'max_rows' must be a positive integer, got {max_rows!r}.")
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows <= 0:
+        raise InvalidParameterError(f"The number of rows to write must be a positive integer, got {rows!r}.")
+    if rows > cap:
+        raise InvalidParameterError(
+            f"Writing {int(rows):,} rows is over the cap of {cap:,} rows (max_rows); nothing was written. Write fewer "
+            f"rows, or raise the cap: materialize(..., max_rows={int(rows)})."
+        )
+    return int(rows)
+
+
 def privacy_table(model: Model) -> pa.Table:
-    """The ledger of a DP model as a table: one row per measurement, then a total row with (epsilon, delta)."""
+    """The ledger of a DP model as a table: one row per measurement, then a total row with (epsilon, delta).
+
+    Every row carries the noise source and whether the release is differentially private: a model fitted with
+    ``noise="reproducible"`` is marked ``differentially_private = false`` (its noise can be removed by whoever knows
+    the noise seed, which is never written anywhere).
+    """
     ledger = model.ledger()
     info = model.privacy or {}
+    noise = str(info.get("noise", "private"))
+    private = bool(info.get("differentially_private", noise == "private"))
     rows = [
         {
             "step": r.step,
@@ -114,10 +141,11 @@ def privacy_table(model: Model) -> pa.Table:
         }
         for r in ledger.itertuples()
     ]
+    verdict = "" if private else "; NOT differentially private: reproducible (seeded) noise"
     rows.append(
         {
             "step": "total",
-            "columns": f"{model.generator}, {len(rows)} measurements, budget rho={info.get('rho', 0.0):.6g}",
+            "columns": f"{model.generator}, {len(rows)} measurements, budget rho={info.get('rho', 0.0):.6g}{verdict}",
             "mechanism": "zCDP",
             "rho": float(ledger["rho"].sum()) if len(ledger) else 0.0,
             "sigma": None,
@@ -125,9 +153,12 @@ def privacy_table(model: Model) -> pa.Table:
             "delta": model.delta,
         }
     )
+    for row in rows:
+        row.update(noise=noise, differentially_private=private)
     schema = pa.schema(
         [("step", pa.string()), ("columns", pa.string()), ("mechanism", pa.string()), ("rho", pa.float64()),
-         ("sigma", pa.float64()), ("epsilon", pa.float64()), ("delta", pa.float64())]
+         ("sigma", pa.float64()), ("epsilon", pa.float64()), ("delta", pa.float64()), ("noise", pa.string()),
+         ("differentially_private", pa.bool_())]
     )
     return pa.Table.from_pylist(rows, schema=schema)
 
@@ -158,10 +189,20 @@ def write_table(
     with db.transaction():
         db.execute(_create_statement(db, temporary, template, first.schema))
         _append(db, temporary, first.schema, _chain(first, iterator))
-        if replace and db.exists(ref):
-            db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
-        rename = exp.AlterRename(this=exp.Table(this=exp.to_identifier(ref.name, quoted=True)))
-        db.execute(exp.Alter(this=temporary.sqlglot(), kind="TABLE", actions=[rename]))
+        try:
+            if replace and db.exists(ref):
+                db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
+            elif not replace and db.exists(ref):
+                raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
+            rename = exp.AlterRename(this=exp.Table(this=exp.to_identifier(ref.name, quoted=True)))
+            db.execute(exp.Alter(this=temporary.sqlglot(), kind="TABLE", actions=[rename]))
+        except Exception as err:
+            if db.conflicts(err):
+                raise TargetError(
+                    f"Another session created, replaced or dropped the table {str(ref)!r} while this one was writing "
+                    "it; nothing was written. Run again (with replace=True to replace what the other session wrote)."
+                ) from err
+            raise
     return ref
 
 
@@ -176,13 +217,21 @@ def _create_statement(db: Database, ref: TableRef, template: ibis.Table | None, 
     ibis_schema = ibis.Schema.from_pyarrow(schema)
     type_mapper = db.backend.compiler.type_mapper
     columns = [
-        exp.ColumnDef(
-            this=exp.to_identifier(name, quoted=True),
-            kind=type_mapper.from_ibis(dtype if not dtype.is_null() else ibis.dtype("string")),
-        )
+        exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=type_mapper.from_ibis(_storable(db, dtype)))
         for name, dtype in ibis_schema.items()
     ]
     return exp.Create(this=exp.Schema(this=ref.sqlglot(), expressions=columns), kind="TABLE")
+
+
+def _storable(db: Database, dtype: dt.DataType) -> dt.DataType:
+    """The column type for an Arrow type without a template: NULL-only columns become strings, and on PostgreSQL
+    (no unsigned integers) an unsigned integer takes the next wider signed type, NUMERIC(20, 0) for UBIGINT, so
+    every value up to 2**64 - 1 is kept exactly."""
+    if dtype.is_null():
+        return dt.string
+    if db.dialect != "duckdb" and dtype.is_unsigned_integer():
+        return dt.Decimal(20, 0) if dtype.is_uint64() else {1: dt.int16, 2: dt.int32, 4: dt.int64}[dtype.nbytes]
+    return dtype
 
 
 _PREFETCH = 3  # batches produced ahead of the database (100k rows each by default)

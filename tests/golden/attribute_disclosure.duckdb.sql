@@ -10,19 +10,19 @@ WITH "original_cells" AS (
       ELSE CAST(LENGTH(CAST("o"."sex" AS TEXT)) AS TEXT) || ':' || CAST("o"."sex" AS TEXT)
     END || '|' || CAST(CAST(CASE
       WHEN (
-        CAST("o"."age" AS DOUBLE) >= 0
+        "o"."age" >= 0
       ) AND (
-        CAST("o"."age" AS DOUBLE) < 30
+        "o"."age" < 30
       )
       THEN 0
       WHEN (
-        CAST("o"."age" AS DOUBLE) >= 30
+        "o"."age" >= 30
       )
       AND (
         (
-          CAST("o"."age" AS DOUBLE) < 100
+          "o"."age" < 100
         ) OR (
-          CAST("o"."age" AS DOUBLE) = 100
+          "o"."age" = 100
         )
       )
       THEN 1
@@ -46,19 +46,19 @@ WITH "original_cells" AS (
       ELSE CAST(LENGTH(CAST("s"."sex" AS TEXT)) AS TEXT) || ':' || CAST("s"."sex" AS TEXT)
     END || '|' || CAST(CAST(CASE
       WHEN (
-        CAST("s"."age" AS DOUBLE) >= 0
+        "s"."age" >= 0
       ) AND (
-        CAST("s"."age" AS DOUBLE) < 30
+        "s"."age" < 30
       )
       THEN 0
       WHEN (
-        CAST("s"."age" AS DOUBLE) >= 30
+        "s"."age" >= 30
       )
       AND (
         (
-          CAST("s"."age" AS DOUBLE) < 100
+          "s"."age" < 100
         ) OR (
-          CAST("s"."age" AS DOUBLE) = 100
+          "s"."age" = 100
         )
       )
       THEN 1

@@ -15,40 +15,40 @@ WITH "released" AS (
       ELSE CAST(LENGTH(CAST("s"."sex" AS TEXT)) AS TEXT) || ':' || CAST("s"."sex" AS TEXT)
     END || '|' || CAST(CAST(CASE
       WHEN (
-        CAST("s"."age" AS DOUBLE) >= 0
+        "s"."age" >= 0
       ) AND (
-        CAST("s"."age" AS DOUBLE) < 30
+        "s"."age" < 30
       )
       THEN 0
       WHEN (
-        CAST("s"."age" AS DOUBLE) >= 30
+        "s"."age" >= 30
       )
       AND (
         (
-          CAST("s"."age" AS DOUBLE) < 100
+          "s"."age" < 100
         ) OR (
-          CAST("s"."age" AS DOUBLE) = 100
+          "s"."age" = 100
         )
       )
       THEN 1
       ELSE 2
     END AS INT) AS TEXT) || '|' || CAST(CAST(CASE
-      WHEN "s"."income" = 0
+      WHEN "s"."income" = 0.0
       THEN 0
       WHEN (
-        "s"."income" >= 0
+        "s"."income" >= 0.0
       ) AND (
-        "s"."income" < 1000
+        "s"."income" < 1000.0
       )
       THEN 1
       WHEN (
-        "s"."income" >= 1000
+        "s"."income" >= 1000.0
       )
       AND (
         (
-          "s"."income" < 5000
+          "s"."income" < 5000.0
         ) OR (
-          "s"."income" = 5000
+          "s"."income" = 5000.0
         )
       )
       THEN 2
@@ -71,40 +71,40 @@ WITH "released" AS (
       ELSE CAST(LENGTH(CAST("o"."sex" AS TEXT)) AS TEXT) || ':' || CAST("o"."sex" AS TEXT)
     END || '|' || CAST(CAST(CASE
       WHEN (
-        CAST("o"."age" AS DOUBLE) >= 0
+        "o"."age" >= 0
       ) AND (
-        CAST("o"."age" AS DOUBLE) < 30
+        "o"."age" < 30
       )
       THEN 0
       WHEN (
-        CAST("o"."age" AS DOUBLE) >= 30
+        "o"."age" >= 30
       )
       AND (
         (
-          CAST("o"."age" AS DOUBLE) < 100
+          "o"."age" < 100
         ) OR (
-          CAST("o"."age" AS DOUBLE) = 100
+          "o"."age" = 100
         )
       )
       THEN 1
       ELSE 2
     END AS INT) AS TEXT) || '|' || CAST(CAST(CASE
-      WHEN "o"."income" = 0
+      WHEN "o"."income" = 0.0
       THEN 0
       WHEN (
-        "o"."income" >= 0
+        "o"."income" >= 0.0
       ) AND (
-        "o"."income" < 1000
+        "o"."income" < 1000.0
       )
       THEN 1
       WHEN (
-        "o"."income" >= 1000
+        "o"."income" >= 1000.0
       )
       AND (
         (
-          "o"."income" < 5000
+          "o"."income" < 5000.0
         ) OR (
-          "o"."income" = 5000
+          "o"."income" = 5000.0
         )
       )
       THEN 2
