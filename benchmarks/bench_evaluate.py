@@ -34,7 +34,7 @@ def child(path: Path, duckdb_memory: str) -> dict[str, Any]:
     from synthsql.metrics.glm import compare_glm
     from synthsql.metrics.utility import marginal_tvd
 
-    db = ss.connect(f"duckdb:///{path}", memory_limit=duckdb_memory, threads=THREADS)
+    db = ss.connect(f"duckdb:///{path}", create=True, memory_limit=duckdb_memory, threads=THREADS)
     spec = ss.describe(db, "big")
     base = peak_rss_mb()
     tracemalloc.start()
@@ -63,7 +63,7 @@ def prepare(path: Path, rows: int, duckdb_memory: str) -> None:
     import synthsql as ss
 
     build(path, rows, duckdb_memory)
-    db = ss.connect(f"duckdb:///{path}", memory_limit=duckdb_memory, threads=THREADS)
+    db = ss.connect(f"duckdb:///{path}", create=True, memory_limit=duckdb_memory, threads=THREADS)
     model = ss.fit(db, "big", method="independent", seed=1)
     ss.materialize(db, model, "synth", seed=2)
     db.raw.execute("CHECKPOINT")

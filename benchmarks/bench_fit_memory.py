@@ -62,7 +62,7 @@ def build(path: Path, rows: int, duckdb_memory: str) -> float:
     import synthsql as ss
 
     start = time.perf_counter()
-    db = ss.connect(f"duckdb:///{path}", memory_limit=duckdb_memory, threads=THREADS)
+    db = ss.connect(f"duckdb:///{path}", create=True, memory_limit=duckdb_memory, threads=THREADS)
     ss.datasets.load(db, "cps1988", table="cps1988", replace=True)
     db.raw.execute(UPSAMPLE_SQL.format(name="big"), [rows])
     (count,) = db.raw.execute("SELECT count(*) FROM big").fetchone()
@@ -77,7 +77,7 @@ def child(path: Path, method: str, duckdb_memory: str) -> dict[str, Any]:
     """Run in a fresh process: describe + fit on ``big``, timed, with this process's peak memory."""
     import synthsql as ss
 
-    db = ss.connect(f"duckdb:///{path}", memory_limit=duckdb_memory, threads=THREADS)
+    db = ss.connect(f"duckdb:///{path}", create=True, memory_limit=duckdb_memory, threads=THREADS)
     base = peak_rss_mb()  # after imports and connect: the floor every run pays
     tracemalloc.start()  # Python objects and numpy arrays; not DuckDB's own (C++) memory
     start = time.perf_counter()

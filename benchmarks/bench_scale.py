@@ -117,7 +117,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from synthsql.datasets.domains import domains
     from synthsql.metrics.utility import marginal_tvd
 
-    db = ss.connect(f"duckdb:///{args.child}", memory_limit=args.duckdb_memory, threads=THREADS)
+    db = ss.connect(f"duckdb:///{args.child}", create=True, memory_limit=args.duckdb_memory, threads=THREADS)
     recorder = Recorder(db.backend.con)
     db.backend.con = recorder
     table, method, out = args.table, args.method, f"{args.table}__{args.method}"
@@ -264,7 +264,7 @@ def score_peer(path: Path, table: str, output: Path, args: argparse.Namespace) -
     import synthsql as ss
     from synthsql.metrics.utility import marginal_tvd
 
-    db = ss.connect(f"duckdb:///{path}", memory_limit=args.duckdb_memory, threads=THREADS)
+    db = ss.connect(f"duckdb:///{path}", create=True, memory_limit=args.duckdb_memory, threads=THREADS)
     try:
         peer_table = f"{table}__peer"
         db.raw.execute(f"CREATE OR REPLACE TABLE \"{peer_table}\" AS SELECT * FROM read_parquet('{output}')")
@@ -280,7 +280,7 @@ def build(path: Path, sizes: list[int], args: argparse.Namespace) -> dict[str, f
     """The real tables and the upsampled ones in one DuckDB file; the seconds each upsampled table took."""
     import synthsql as ss
 
-    db = ss.connect(f"duckdb:///{path}", memory_limit=args.duckdb_memory, threads=THREADS)
+    db = ss.connect(f"duckdb:///{path}", create=True, memory_limit=args.duckdb_memory, threads=THREADS)
     for name in REAL:
         ss.datasets.load(db, name, table=name, replace=True)
     seconds = {}

@@ -21,6 +21,10 @@ from synthsql.errors import ConnectionError, SynthsqlError, TableNotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CATALOG, EXIT_DATABASE = 0, 1, 2, 3, 4
 
+
+class UsageError(SynthsqlError):
+    """A command-line argument that cannot be used (an unknown template, an output file that cannot be written)."""
+
 EPILOG = "Exit codes: 0 success, 1 a step failed (nothing changed), 2 bad command line, 3 invalid catalog, 4 database."
 
 
@@ -87,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConnectionError, TableNotFoundError) as err:
         print(f"synthsql: database error: {err}", file=sys.stderr)
         return EXIT_DATABASE
+    except UsageError as err:
+        print(f"synthsql {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except SynthsqlError as err:
         print(f"synthsql: error: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -144,9 +151,9 @@ def _run(args: argparse.Namespace) -> int:
             print("\n".join(templates.names()))
         else:
             if args.template not in templates.names():
-                from synthsql.errors import InvalidParameterError, did_you_mean
+                from synthsql.errors import did_you_mean
 
-                raise InvalidParameterError(
+                raise UsageError(
                     f"No template {args.template!r}.{did_you_mean(args.template, templates.names())} "
                     f"Templates: {', '.join(templates.names())}."
                 )
@@ -186,6 +193,7 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     from synthsql.catalog import check_database, load
     from synthsql.report import write_report
 
+    path = _writable(Path(args.output) if args.output else None)  # before minutes of evaluation, not after
     catalog = load(args.paths)
     (table,) = catalog.select([args.select])
     db = _connect(args.db)
@@ -199,8 +207,8 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     if not db.exists(TableRef.parse(table.target_name)):
         raise TableNotFoundError(f"Table {table.target_name!r} is not built yet: run `synthsql build --select {table.name}`.")
     saved = TableRef.parse(f"{table.target_name}__model")
-    model = ss.Model.from_json(json.loads(db.table(saved).to_pandas()["model"].iloc[0])) if db.exists(saved) else None
-    path = Path(args.output or f"{table.target_name}.html")
+    model = ss.Model.from_json(db.table(saved).to_pandas()["model"].iloc[0]) if db.exists(saved) else None
+    path = path or _writable(Path(f"{table.target_name}.html"))
     text = catalog.texts.get(catalog.files[table.name])
     with console.status(f"measuring {table.target_name} for the report"):
         evaluation = evaluate_table(db, table, spec, write=False)
@@ -210,6 +218,23 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
             catalog=text,
         )
     console.print(f"wrote {path}")
+
+
+def _writable(path: Path | None) -> Path | None:
+    """``path`` if a file can be written there (checked by creating it, empty, when it does not exist yet)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(f"cannot write the report to {str(path)!r}: it is a directory.")
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot write the report to {str(path)!r}: {err.strerror or err}.") from None
+    if not existed:
+        path.unlink()
+    return path
 
 
 if __name__ == "__main__":

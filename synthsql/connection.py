@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import ibis
@@ -20,11 +21,15 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 from sqlglot import exp
 
-from synthsql.errors import ConnectionError, TableNotFoundError, TargetError, did_you_mean
+from synthsql.errors import ConnectionError, DatabaseFailure, TableNotFoundError, TargetError, did_you_mean
 
 __all__ = ["Database", "TableRef", "connect"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: The tables written beside a synthetic table ``t``: ``t__privacy``, ``t__utility``, ``t__risk``, ``t__model``.
+COMPANIONS = ("__privacy", "__utility", "__risk", "__model")
+#: The longest identifier every supported engine keeps intact (PostgreSQL truncates names at 63 bytes).
+MAX_NAME = 63
 _SQLGLOT_DIALECT = {"duckdb": "duckdb", "postgres": "postgres"}
 
 
@@ -59,6 +64,24 @@ class TableRef:
                 )
         return self
 
+    def check_target(self) -> TableRef:
+        """:meth:`check_safe`, and short enough that every companion table (``<name>__privacy``, ...) fits too."""
+        self.check_safe()
+        longest = max(len(s) for s in COMPANIONS)
+        if len(self.name) + longest > MAX_NAME:
+            raise TargetError(
+                f"Target table name {self.name!r} has {len(self.name)} characters; synthsql also writes tables named "
+                f"'{self.name}__utility' and the like, so a target may have at most {MAX_NAME - longest} characters "
+                f"(identifiers are cut at {MAX_NAME})."
+            )
+        return self
+
+    def companion(self, suffix: str) -> TableRef:
+        """The companion table ``<name><suffix>`` in the same schema (``suffix`` one of :data:`COMPANIONS`)."""
+        if suffix not in COMPANIONS:
+            raise ValueError(f"unknown companion table suffix {suffix!r}")
+        return TableRef(f"{self.name}{suffix}", self.schema)
+
     def sqlglot(self) -> exp.Table:
         return exp.Table(
             this=exp.to_identifier(self.name, quoted=True),
@@ -81,11 +104,7 @@ class Database:
         self.url = url
         self._transaction_depth = 0
         if backend.name == "postgres":
-            # PostgreSQL's JIT compiles every expression of a query whose estimated cost passes jit_above_cost before
-            # running it; synthsql's generated queries (cell encodings, row hashes, distances) are long, and compiling
-            # them took minutes where running them took seconds. Off for this session.
-            with backend.con.cursor() as cur:
-                cur.execute("SET jit = off")
+            _pin_postgres_session(backend.con)
 
     def __repr__(self) -> str:
         return f"Database({self.dialect}{', ' + _redact(self.url) if self.url else ''})"
@@ -192,10 +211,13 @@ class Database:
         return discrete_quantiles(self, table, value, probs, by=by)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, snapshot: bool = False) -> Iterator[None]:
         """One transaction: committed when the outermost block ends, rolled back on any error or interrupt.
 
         Blocks nest: an inner block joins the outer transaction, so several writes can be made atomic together.
+        With ``snapshot``, every read in the block sees the database as it was when the block began, whatever other
+        sessions commit meanwhile (PostgreSQL: ``REPEATABLE READ``; DuckDB's transactions always read a snapshot).
+        A nested block joins the outer transaction and its isolation.
         """
         if self._transaction_depth:
             self._transaction_depth += 1
@@ -210,22 +232,70 @@ class Database:
                 self.raw.begin()
                 try:
                     yield
-                except BaseException:
-                    self.raw.rollback()
+                except BaseException as err:
+                    self._rollback_duckdb(err)
                     raise
                 self.raw.commit()
             else:
                 with self.raw.transaction():
+                    if snapshot:
+                        with self.raw.cursor() as cur:
+                            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     yield
         finally:
             self._transaction_depth = 0
 
+    def _rollback_duckdb(self, cause: BaseException) -> None:
+        """Roll back, and say plainly when the cause was the disk: DuckDB reports a full disk as an IO error and,
+        after some failed writes, cannot roll back either (it then invalidates the database with an internal
+        error)."""
+        import duckdb
 
-def connect(target: str | BaseBackend | Database = "duckdb://", /, **options: Any) -> Database:
+        where = f" {_redact(self.url)!r}" if self.url else ""
+        try:
+            self.raw.rollback()
+        except duckdb.Error as fatal:
+            raise DatabaseFailure(
+                f"DuckDB could not write to the database{where}: {_first_line(cause)}. It could not roll the "
+                f"transaction back either ({_first_line(fatal)}) and has closed the database for this process. "
+                "Nothing of this run was committed: free disk space, then connect again."
+            ) from cause
+        if isinstance(cause, duckdb.IOException):
+            raise DatabaseFailure(
+                f"DuckDB could not write to the database{where}: {_first_line(cause)}. The transaction was rolled "
+                "back: nothing of this run was committed. Free disk space and run again."
+            ) from cause
+
+    def conflicts(self, err: BaseException) -> bool:
+        """True when ``err`` says another session changed the same table at the same time (a name taken, a
+        write-write conflict, a serialization failure)."""
+        if self.dialect == "duckdb":
+            import duckdb
+
+            return isinstance(err, duckdb.TransactionException) or (
+                isinstance(err, duckdb.CatalogException) and "already exists" in str(err)
+            )
+        from psycopg import errors
+
+        return isinstance(
+            err, (errors.DuplicateTable, errors.UniqueViolation, errors.UndefinedTable, errors.SerializationFailure)
+        )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def connect(
+    target: str | BaseBackend | Database = "duckdb://", /, *, create: bool = False, **options: Any
+) -> Database:
     """Open a database for synthsql.
 
     ``target`` is a URL, an Ibis backend, or a :class:`Database` (returned as it is). URL query parameters and
-    ``options`` go to the backend: for DuckDB, configuration such as ``memory_limit='2GB'`` or ``threads=2``.
+    ``options`` go to the backend: for DuckDB, configuration such as ``memory_limit='2GB'`` or ``threads=2``, and
+    ``read_only=true``. A DuckDB file that does not exist is refused (a mistyped path would otherwise become a new,
+    empty database) unless ``create=True``. Credentials never appear in an error message or a repr.
 
     >>> db = connect("duckdb://")            # in memory
     >>> db.dialect
@@ -244,13 +314,22 @@ def connect(target: str | BaseBackend | Database = "duckdb://", /, **options: An
         if scheme == "duckdb":
             # SQLAlchemy's convention: duckdb:///rel/path.duckdb, duckdb:////abs/path.duckdb, duckdb:// in memory.
             database = unquote(parts.netloc + (parts.path[1:] if parts.path.startswith("/") else parts.path))
+            if "read_only" in params:
+                params["read_only"] = _flag("read_only", params["read_only"])
+            if database and database != ":memory:" and not create and not Path(database).exists():
+                raise ConnectionError(
+                    f"The DuckDB file {database!r} does not exist (looked for {str(Path(database).resolve())!r}). "
+                    "Check the path, or ask for a new, empty database with connect(..., create=True)."
+                )
             backend = ibis.duckdb.connect(database=database or ":memory:", **params)
         elif scheme in ("postgresql", "postgres"):
+            user = params.pop("user", None) or (unquote(parts.username) if parts.username else None)
+            password = params.pop("password", None) or (unquote(parts.password) if parts.password else None)
             backend = ibis.postgres.connect(
                 host=parts.hostname or "localhost",
                 port=parts.port or 5432,
-                user=unquote(parts.username) if parts.username else None,
-                password=unquote(parts.password) if parts.password else None,
+                user=user,
+                password=password,
                 database=parts.path.lstrip("/") or None,
                 **params,
             )
@@ -263,14 +342,78 @@ def connect(target: str | BaseBackend | Database = "duckdb://", /, **options: An
     except ConnectionError:
         raise
     except Exception as err:
-        raise ConnectionError(f"Could not connect to {_redact(target)}: {err}") from err
+        raise ConnectionError(f"Could not connect to {_redact(target)}: {_mask(str(err), target)}") from None
     return Database(backend, target)
 
 
+#: Query parameters whose values are secrets: masked wherever a URL is shown.
+_SECRET_PARAMS = ("password", "passwd", "pass", "pwd", "sslpassword", "token", "secret", "motherduck_token")
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConnectionError(f"The connection option {name!r} must be true or false, got {value!r}.")
+
+
+def _secrets(url: str) -> list[str]:
+    """The secret values in a URL (its password, secret query parameters), raw and percent-decoded."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() in _SECRET_PARAMS and v]
+    return sorted({s for v in found for s in (v, unquote(v)) if s}, key=len, reverse=True)
+
+
+def _mask(text: str, url: str | None) -> str:
+    """``text`` with every secret of ``url`` replaced by ``***``."""
+    for secret in _secrets(url or ""):
+        text = text.replace(secret, "***")
+    return text
+
+
 def _redact(url: str | None) -> str:
+    """The URL with its password and secret query parameters masked."""
     if not url:
         return ""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
+    return _mask(url, url)
+
+
+#: Session settings synthsql pins on every PostgreSQL connection, and the value each must have afterwards.
+#: ``standard_conforming_strings``: with it off (a legal per-database or per-role setting) a backslash in a string
+#: literal is an escape character, and a category value such as ``\'`` would end the literal early. ``jit``: the JIT
+#: compiled synthsql's long generated queries for minutes where running them took seconds. ``client_encoding``: text
+#: crosses as UTF-8 whatever the server's default.
+PINNED_POSTGRES_SETTINGS = {"standard_conforming_strings": "on", "jit": "off", "client_encoding": "UTF8"}
+
+
+def _pin_postgres_session(raw: Any) -> None:
+    """Set the pinned session settings and read them back; refuse a session where one does not hold."""
+    try:
+        with raw.cursor() as cur:
+            for name, value in PINNED_POSTGRES_SETTINGS.items():
+                try:
+                    cur.execute("SELECT set_config(%s, %s, false)", (name, value))
+                except Exception as err:  # noqa: BLE001 - any refusal by the server means the same here
+                    raise ConnectionError(
+                        f"The PostgreSQL server refused the session setting {name} = {value!r} "
+                        f"({str(err).splitlines()[0]}); synthsql relies on it (see PINNED_POSTGRES_SETTINGS) and "
+                        "will not run without it."
+                    ) from None
+            for name, value in PINNED_POSTGRES_SETTINGS.items():
+                cur.execute("SELECT current_setting(%s)", (name,))
+                (actual,) = cur.fetchone()
+                if str(actual).lower() != value.lower():
+                    raise ConnectionError(
+                        f"The PostgreSQL session setting {name} is {actual!r} after synthsql set it to {value!r}; "
+                        "synthsql relies on it (see PINNED_POSTGRES_SETTINGS) and will not run without it."
+                    )
+        if not raw.autocommit:
+            raw.commit()
+    except BaseException:
+        raw.close()  # the session is not used: do not leave it open
+        raise

@@ -33,7 +33,7 @@ SKIPPED = ("aim",)
 
 def run_demo(url: str = "duckdb:///demo.duckdb", dataset: str = "cps1988", *, seed: int = 1) -> list[DemoRow]:
     """Load ``dataset`` into the database at ``url``, synthesize it with each method, and measure 2-way TVD."""
-    db = connect(url)
+    db = connect(url, create=True)  # the demo makes its own database
     datasets.load(db, dataset, replace=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifierColumnWarning)

@@ -20,6 +20,7 @@ __all__ = [
     "TargetError",
     "ModelFormatError",
     "ModelFitError",
+    "DatabaseFailure",
     "did_you_mean",
 ]
 
@@ -64,6 +65,10 @@ def did_you_mean(name: str, options: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest option, or an empty string."""
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class DatabaseFailure(SynthsqlError):
+    """The database itself failed (a full disk, say) in a way that ended the session; nothing was committed."""
 
 
 class ModelFitError(SynthsqlError):

@@ -111,6 +111,33 @@ def evaluate(
     ['risk_skipped']
     """
     db = connect(con)
+    # Every query reads one snapshot of both tables: a synthetic table replaced by another session meanwhile cannot
+    # give metrics half from the old version and half from the new one.
+    with db.transaction(snapshot=True):
+        return _evaluate(
+            db, real, synthetic, spec, rules, formulas, pmse, pmse_columns, max_marginals, seed, write, keys, targets,
+            holdout, risk, match_id,
+        )
+
+
+def _evaluate(
+    db: Database,
+    real: str,
+    synthetic: str,
+    spec: TableSpec | None,
+    rules: Iterable[Rule | Mapping[str, Any]],
+    formulas: Iterable[str | Mapping[str, Any] | tuple[str, str]],
+    pmse: Sequence[str],
+    pmse_columns: Sequence[str] | None,
+    max_marginals: int,
+    seed: int,
+    write: bool,
+    keys: Sequence[str] | None,
+    targets: Sequence[str] | None,
+    holdout: Holdout | None,
+    risk: bool,
+    match_id: str | None,
+) -> Evaluation:
     models = list(pmse)
     for name in models:
         if name not in PMSE_MODELS:
@@ -119,8 +146,7 @@ def evaluate(
             )
     check_comparable(db, real, synthetic)
     target = TableRef.parse(synthetic)
-    utility_ref = TableRef(f"{target.name}__utility", target.schema)
-    risk_ref = TableRef(f"{target.name}__risk", target.schema)
+    utility_ref, risk_ref = target.companion("__utility"), target.companion("__risk")
     if write:
         utility_ref.check_safe()
         risk_ref.check_safe()

@@ -93,7 +93,7 @@ def _load_test_tables(database: ss.Database) -> ss.Database:
 
 @pytest.fixture(scope="session")
 def duckdb_db(tmp_path_factory: pytest.TempPathFactory) -> ss.Database:
-    return _load_test_tables(ss.connect(f"duckdb:///{tmp_path_factory.mktemp('duckdb') / 'test.duckdb'}"))
+    return _load_test_tables(ss.connect(f"duckdb:///{tmp_path_factory.mktemp('duckdb') / 'test.duckdb'}", create=True))
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,13 @@ from synthsql.errors import ConnectionError
 def test_duckdb_urls(tmp_path, monkeypatch):
     assert ss.connect("duckdb://").dialect == "duckdb"
     monkeypatch.chdir(tmp_path)
-    ss.connect("duckdb:///relative.duckdb").backend.raw_sql("CREATE TABLE a (x INTEGER)")
+    ss.connect("duckdb:///relative.duckdb", create=True).backend.raw_sql("CREATE TABLE a (x INTEGER)")
     assert (tmp_path / "relative.duckdb").exists()
     absolute = tmp_path / "sub" / "absolute.duckdb"
     absolute.parent.mkdir()
-    ss.connect(f"duckdb:///{absolute}").backend.raw_sql("CREATE TABLE a (x INTEGER)")
+    ss.connect(f"duckdb:///{absolute}", create=True).backend.raw_sql("CREATE TABLE a (x INTEGER)")
     assert absolute.exists()
+    assert ss.connect(f"duckdb:///{absolute}").list_tables() == ["a"]  # an existing file needs no create=True
 
 
 def test_config_options_reach_duckdb():

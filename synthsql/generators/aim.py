@@ -100,6 +100,7 @@ class AIM:
                 "budget: use more rounds (rounds >= d)."
             ) from None
         candidates = workload_candidates(columns, self.degree)
+        store.check_cells(list(candidates))  # every candidate is scored on its exact marginal
         answers = dict(zip(candidates, store.marginals(list(candidates)), strict=True))
         spent0 = budget.spent
         measurements = noisy_oneway(store, budget, columns, sigma)

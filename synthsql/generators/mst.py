@@ -62,6 +62,7 @@ class MST:
         rho = budget.remaining
         plan = self.plan(d, rho)
         budget.check_plan(plan, self.name)
+        store.check_cells([(c,) for c in columns] + list(itertools.combinations(columns, 2)))  # all pairs are scored
         sizes = {c.name: c.cells for c in store.spec.modelled}
         sigma1 = Budget.sigma_for(plan[0])
         oneway = noisy_oneway(store, budget, columns, sigma1)
