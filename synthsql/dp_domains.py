@@ -83,11 +83,16 @@ def estimate_domains(
     share: float,
     max_bins: int = 10,
     point_share: float = 0.05,
+    rows: ibis.Table | None = None,
 ) -> TableSpec:
-    """The spec with every undeclared domain estimated with DP, spending ``share`` of the budget's remaining rho."""
+    """The spec with every undeclared domain estimated with DP, spending ``share`` of the budget's remaining rho.
+
+    ``rows`` are the rows the guarantee covers, when not the whole of ``ref`` (the training part of a holdout
+    split): the domains are read from them only.
+    """
     todo = undeclared(db, ref, spec)
     by_name = {c.name: c for c in spec.columns} if spec is not None else {}
-    t = db.table(ref)
+    t = db.table(ref) if rows is None else rows
     if todo:
         rho_each = share * budget.remaining / len(todo)
         sigma = Budget.sigma_for(rho_each)

@@ -124,54 +124,58 @@ def fit(
     ref = TableRef.parse(table)
     if domain_share is not None and not private:
         raise InvalidParameterError("'domain_share' applies to the differentially private methods only.")
-    if private:
-        check_noise(noise, noise_seed)  # before the database is read
-        todo = []
-        if domain_share is not None:
-            if isinstance(domain_share, bool) or not isinstance(domain_share, (int, float)) or not 0 < domain_share < 1:
-                raise InvalidParameterError(f"'domain_share' must be in (0, 1), got {domain_share!r}.")
-            todo = undeclared(db, ref, spec)
-        needs_delta = any(kind == "categorical" for _, kind, _ in todo)
-        if budget is None:
-            if epsilon is None:
-                raise InvalidParameterError(
-                    f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and 'delta', "
-                    "default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
-                )
-            delta = 1e-9 if delta is None else delta
-            reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
-            budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
-        elif epsilon is not None or delta is not None or noise != "private" or noise_seed is not None:
-            raise InvalidParameterError(
-                "Give either 'budget' or 'epsilon'/'delta' (and 'noise'), not both: a Budget carries its own noise "
-                "setting."
-            )
-        if todo:
-            spec = estimate_domains(db, ref, spec, budget, share=float(domain_share))
-        spec = public_domains(spec, str(ref), method)
-    elif epsilon is not None or delta is not None or budget is not None or noise != "private" or noise_seed is not None:
+    if not private and (
+        epsilon is not None or delta is not None or budget is not None or noise != "private" or noise_seed is not None
+    ):
         raise InvalidParameterError(
             f"Method {method!r} is not differentially private, so 'epsilon', 'delta', 'budget', 'noise' and "
             "'noise_seed' do not apply; "
             f"the DP methods are {', '.join(sorted(n for n, c in REGISTRY.items() if getattr(c, 'private', False)))}."
         )
-    spec = spec if spec is not None else describe(db, str(ref))
-    if holdout is None:
-        store = AggregateStore(db, ref, spec, max_cells=max_aggregate_cells)
-        model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
-    else:
-        # the training rows are set apart once, as a temporary table in the database, so that the row hash of the
-        # split is computed once rather than in every aggregate query
-        training = TableRef(f"_synthsql_training_{secrets.token_hex(6)}")
+    if private:
+        check_noise(noise, noise_seed)  # before the database is read
+        if domain_share is not None and (
+            isinstance(domain_share, bool) or not isinstance(domain_share, (int, float)) or not 0 < domain_share < 1
+        ):
+            raise InvalidParameterError(f"'domain_share' must be in (0, 1), got {domain_share!r}.")
+    # With a holdout, the training rows are set apart first, as a temporary table in the database (the row hash of
+    # the split is then computed once, not in every aggregate query), and everything the model learns, DP domains
+    # included, is read from them only: the held-out rows must stay unseen for the risk measures that use them as a
+    # control set, and a DP guarantee covers only the rows it was spent on.
+    training = None if holdout is None else TableRef(f"_synthsql_training_{secrets.token_hex(6)}")
+    if training is not None:
         db.backend.create_table(training.name, holdout.training(db.table(ref)), temp=True)
-        try:
-            # (a temporary table: not listed)
-            store = AggregateStore(db, db.backend.table(training.name), spec, max_cells=max_aggregate_cells)
-            if not private:
-                store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
-            model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
-        finally:
+    try:
+        rows = db.table(ref) if training is None else db.backend.table(training.name)  # (a temporary table)
+        if private:
+            todo = undeclared(db, ref, spec) if domain_share is not None else []
+            needs_delta = any(kind == "categorical" for _, kind, _ in todo)
+            if budget is None:
+                if epsilon is None:
+                    raise InvalidParameterError(
+                        f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and "
+                        "'delta', default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
+                    )
+                delta = 1e-9 if delta is None else delta
+                reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
+                budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
+            elif epsilon is not None or delta is not None or noise != "private" or noise_seed is not None:
+                raise InvalidParameterError(
+                    "Give either 'budget' or 'epsilon'/'delta' (and 'noise'), not both: a Budget carries its own "
+                    "noise setting."
+                )
+            if todo:
+                spec = estimate_domains(db, ref, spec, budget, share=float(domain_share), rows=rows)
+            spec = public_domains(spec, str(ref), method)
+        spec = spec if spec is not None else describe(db, str(ref))
+        store = AggregateStore(db, rows if training is not None else ref, spec, max_cells=max_aggregate_cells)
+        if training is not None and not private:
+            store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
+        model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
+    finally:
+        if training is not None:
             db.backend.drop_table(training.name, force=True)
+    if training is not None:
         model.spec = dataclasses.replace(model.spec, table=str(ref))
     model.seed = seed
     if budget is not None:
