@@ -426,6 +426,7 @@ def describe(
     point_share: float = 0.05,
     identifier_share: float = 0.9,
     min_rows: int = 2,
+    rows: ibis.Table | None = None,
 ) -> TableSpec:
     """Describe ``table`` in the database: each column's kind, domain and NULL share.
 
@@ -435,7 +436,9 @@ def describe(
     discrete quantiles (values that occur in the data, so DuckDB and PostgreSQL agree to the bit),
     plus a point bin for each value held by at least ``point_share`` of the rows. String columns with more than
     ``max_categories`` values, or with distinct values on at least ``identifier_share`` of the rows, are treated as
-    identifiers (not modelled; surrogate values) with a warning saying how to model them instead.
+    identifiers (not modelled; surrogate values) with a warning saying how to model them instead. ``rows``, when
+    given, are the rows of ``table`` to describe (the training part of a holdout split); messages still name
+    ``table``.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -445,7 +448,7 @@ def describe(
     """
     db = connect(con)
     ref = TableRef.parse(table)
-    t = db.table(ref)
+    t = db.table(ref) if rows is None else rows
     schema = t.schema()
     overrides = dict(columns or {})
     keys, sensitive, exclude = list(keys), list(sensitive), list(exclude)

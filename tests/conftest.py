@@ -11,7 +11,9 @@ import datetime as dt
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -121,3 +123,18 @@ def read_sorted(db: ss.Database, name: str) -> pd.DataFrame:
     """A table's rows in a canonical order (PostgreSQL keeps no insertion order)."""
     frame = db.table(name).to_pandas()
     return frame.sort_values(list(frame.columns), na_position="first", kind="stable").reset_index(drop=True)
+
+
+def holdout_only_value_table(db: ss.Database, name: str, split: Any) -> None:
+    """Table ``name`` (``k``, ``g``; 100 values of ``k``, each repeated) whose column ``g`` is ``'a'`` on the training
+    rows of ``split`` and ``'held'`` on its holdout rows (over 500 of them). The split is a function of a row's content, so the table keeps the
+    ``'a'`` rows that fall in training and the ``'held'`` rows that fall in the holdout."""
+    parts = {}
+    for side, value, offset in (("training", "a", 0), ("holdout", "held", 2000)):
+        part = f"{name}_{side}"
+        source = "range(2000) r(i)" if db.dialect == "duckdb" else "generate_series(0, 1999) r(i)"
+        db.backend.raw_sql(f"CREATE TABLE {part} AS SELECT i % 100 + {offset} AS k, '{value}' AS g FROM {source}")
+        parts[side] = getattr(split, side)(db.table(part))
+    db.backend.create_table(name, parts["training"].union(parts["holdout"]))
+    assert db.table(name).filter(ibis._.g == "held").count().execute() > 500
+    assert split.holdout(db.table(name)).filter(ibis._.g == "a").count().execute() == 0

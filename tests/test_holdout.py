@@ -15,7 +15,7 @@ import pytest
 
 import synthsql as ss
 from synthsql.holdout import HOLDOUT_DIGITS, Holdout, row_text
-from tests.conftest import mixed_table, real_table, table_names
+from tests.conftest import holdout_only_value_table, mixed_table, real_table, table_names
 
 REAL = ("eusilc", "cps1988", "ses")
 
@@ -168,3 +168,14 @@ def test_fit_reads_only_the_training_rows(db, tmp_path):
     assert table_names(db) == before  # the temporary training table is gone
     loaded = ss.load(model.save(tmp_path / "m.json"))
     assert loaded.holdout == holdout
+
+
+def test_a_spec_inferred_under_a_holdout_comes_from_the_training_rows(db, fresh_name):
+    """fit without a spec describes the table: with a split, from the training rows only, so that a value only
+    held-out records have never reaches the model (they are the control set of the risk measures)."""
+    split = Holdout(0.5, seed=3)
+    holdout_only_value_table(db, fresh_name, split)
+    model = ss.fit(db, fresh_name, method="bayesnet", holdout=split, seed=1)
+    assert model.spec.table == fresh_name
+    assert model.spec.column("g").categories == ("a",)
+    assert ss.fit(db, fresh_name, method="bayesnet", seed=1).spec.column("g").categories == ("a", "held")

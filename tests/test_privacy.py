@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 
-import ibis
 import numpy as np
 import opendp.prelude as dp
 import pytest
@@ -22,7 +21,7 @@ from synthsql.generators import get_generator
 from synthsql.holdout import Holdout
 from synthsql.privacy import Budget, BudgetExceededError, OpenDPNoise, SeededNoise, cdp_epsilon, cdp_rho
 
-from tests.conftest import table_names
+from tests.conftest import holdout_only_value_table, table_names
 
 dp.enable_features("contrib")
 
@@ -277,19 +276,9 @@ def test_category_discovery_does_not_release_a_rare_value(db, fresh_name):
 
 def test_domains_estimated_with_a_holdout_read_the_training_rows_only(db, fresh_name):
     """The held-out rows are the control set of the risk measures and outside the DP guarantee: a category that
-    only they hold must not be released, however frequent. The split is a function of a row's content, so the test
-    table keeps the 'a' rows that fall in training and the 'held' rows that fall in the holdout."""
+    only they hold must not be released, however frequent."""
     split = Holdout(0.5, seed=3)
-    parts = {}
-    for side, value, offset in (("training", "a", 0), ("holdout", "held", 2000)):
-        part = f"{fresh_name}_{side}"
-        source = "range(2000) r(i)" if db.dialect == "duckdb" else "generate_series(0, 1999) r(i)"
-        db.backend.raw_sql(f"CREATE TABLE {part} AS SELECT i + {offset} AS id, '{value}' AS g FROM {source}")
-        parts[side] = getattr(split, side)(db.table(part))
-    db.backend.create_table(fresh_name, parts["training"].union(parts["holdout"]))
-    assert db.table(fresh_name).filter(ibis._.g == "held").count().execute() > 500
-    assert split.holdout(db.table(fresh_name)).filter(ibis._.g == "a").count().execute() == 0
-
+    holdout_only_value_table(db, fresh_name, split)
     kept = ss.fit(db, fresh_name, method="mst", epsilon=10.0, domain_share=0.5, holdout=split, seed=1)
     assert kept.spec.column("g").categories == ("a",)
     # the same fit without the split sees (and releases) the frequent 'held' value: the check above can fail

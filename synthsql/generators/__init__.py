@@ -167,7 +167,7 @@ def fit(
             if todo:
                 spec = estimate_domains(db, ref, spec, budget, share=float(domain_share), rows=rows)
             spec = public_domains(spec, str(ref), method)
-        spec = spec if spec is not None else describe(db, str(ref))
+        spec = spec if spec is not None else describe(db, str(ref), rows=None if training is None else rows)
         store = AggregateStore(db, rows if training is not None else ref, spec, max_cells=max_aggregate_cells)
         if training is not None and not private:
             store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
