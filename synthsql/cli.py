@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from synthsql.engines import ENGINES
 from synthsql.errors import ConnectionError, SynthsqlError, TableNotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CATALOG, EXIT_DATABASE = 0, 1, 2, 3, 4
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     compile_ = command("compile", "print the SQL of a template (sql/*.sql) rendered for a dialect")
     compile_.add_argument("template", nargs="?", help="template name (default: list them)")
-    compile_.add_argument("--dialect", default="duckdb", choices=["duckdb", "postgres"])
+    compile_.add_argument("--dialect", default="duckdb", choices=sorted(e.dialect for e in ENGINES.values()))
 
     demo = command("demo", "synthesize a shipped real dataset with every method and compare")
     demo.add_argument("--db", default="duckdb:///demo.duckdb", help="database URL (default: %(default)s)")
@@ -198,7 +199,6 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     (table,) = catalog.select([args.select])
     db = _connect(args.db)
     check_database(catalog, db, [table])
-    import json
 
     from synthsql.catalog import evaluate_table
     from synthsql.connection import TableRef

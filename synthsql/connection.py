@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,16 +20,16 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 from sqlglot import exp
 
-from synthsql.errors import ConnectionError, DatabaseFailure, TableNotFoundError, TargetError, did_you_mean
+from synthsql.engines import ENGINES, PINNED_POSTGRES_SETTINGS, Engine
+from synthsql.errors import ConnectionError, TableNotFoundError, TargetError, did_you_mean
 
-__all__ = ["Database", "TableRef", "connect"]
+__all__ = ["Database", "TableRef", "connect", "PINNED_POSTGRES_SETTINGS"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: The tables written beside a synthetic table ``t``: ``t__privacy``, ``t__utility``, ``t__risk``, ``t__model``.
 COMPANIONS = ("__privacy", "__utility", "__risk", "__model")
 #: The longest identifier every supported engine keeps intact (PostgreSQL truncates names at 63 bytes).
 MAX_NAME = 63
-_SQLGLOT_DIALECT = {"duckdb": "duckdb", "postgres": "postgres"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +95,15 @@ class Database:
     """An Ibis backend plus the raw connection beneath it; the one object every synthsql function takes."""
 
     def __init__(self, backend: BaseBackend, url: str | None = None) -> None:
-        if backend.name not in _SQLGLOT_DIALECT:
+        if backend.name not in ENGINES:
             raise ConnectionError(
-                f"Backend {backend.name!r} is not supported yet; synthsql runs on DuckDB and PostgreSQL."
+                f"Backend {backend.name!r} is not supported yet; synthsql runs on {', '.join(sorted(ENGINES))}."
             )
         self.backend = backend
         self.url = url
         self._transaction_depth = 0
-        if backend.name == "postgres":
-            _pin_postgres_session(backend.con)
+        #: What differs on this engine (:mod:`synthsql.engines`); PostgreSQL pins its session settings here.
+        self.engine: Engine = ENGINES[backend.name](backend.con, _redact(url))
 
     def __repr__(self) -> str:
         return f"Database({self.dialect}{', ' + _redact(self.url) if self.url else ''})"
@@ -112,7 +111,7 @@ class Database:
     @property
     def dialect(self) -> str:
         """The sqlglot dialect of this database: ``duckdb`` or ``postgres``."""
-        return _SQLGLOT_DIALECT[self.backend.name]
+        return self.engine.dialect
 
     @property
     def raw(self) -> Any:
@@ -152,52 +151,20 @@ class Database:
         return self.backend.compiler.to_sqlglot(expr)
 
     def execute(self, statement: exp.Expression) -> None:
-        sql = self.render(statement)
-        if self.dialect == "duckdb":
-            self.raw.execute(sql)
-        else:
-            with self.raw.cursor() as cur:
-                cur.execute(sql)
+        self.engine.execute(self.render(statement))
 
     def fetchall(self, statement: exp.Expression) -> list[tuple]:
-        sql = self.render(statement)
-        if self.dialect == "duckdb":
-            return self.raw.execute(sql).fetchall()
-        with self.raw.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
+        return self.engine.fetchall(self.render(statement))
 
     def stream(
         self, query: exp.Expression, schema: pa.Schema, batch_rows: int, *, concurrent: bool = False
     ) -> Iterator[pa.RecordBatch]:
         """Stream a query's rows as Arrow batches of at most ``batch_rows`` rows, without holding the result in memory.
 
-        DuckDB: with ``concurrent``, a cursor of its own (another connection to the same database, which sees only
-        committed tables) streams the result, so the caller may write on the main connection meanwhile; otherwise the
-        main connection streams it (the caller runs nothing else until the stream ends). PostgreSQL: a server-side cursor ``WITH HOLD``, which survives the
-        transactions the caller commits or rolls back while it reads (the server keeps its result, spilling to disk).
+        With ``concurrent``, the caller may write on this connection while it reads the stream (see the engine's
+        :meth:`~synthsql.engines.Engine.stream`).
         """
-        sql = self.render(query)
-        if self.dialect == "duckdb":
-            cursor = self.raw.cursor() if concurrent else self.raw
-            try:
-                reader = cursor.execute(sql).fetch_record_batch(batch_rows)
-                for batch in reader:
-                    for start in range(0, batch.num_rows, batch_rows):
-                        yield batch.slice(start, batch_rows)
-            finally:
-                if concurrent:
-                    cursor.close()
-            return
-        cursor = self.raw.cursor(name=f"synthsql_stream_{secrets.token_hex(6)}", withhold=True)
-        try:
-            cursor.execute(sql)
-            struct = pa.struct(list(schema))
-            while rows := cursor.fetchmany(batch_rows):
-                yield pa.RecordBatch.from_struct_array(pa.array(rows, type=struct))
-        finally:
-            with contextlib.suppress(Exception):
-                cursor.close()
+        return self.engine.stream(self.render(query), schema, batch_rows, concurrent=concurrent)
 
     def quantiles(
         self, table: ibis.Table, value: str, probs: Sequence[float], *, by: str | None = None
@@ -228,63 +195,15 @@ class Database:
             return
         self._transaction_depth = 1
         try:
-            if self.dialect == "duckdb":
-                self.raw.begin()
-                try:
-                    yield
-                except BaseException as err:
-                    self._rollback_duckdb(err)
-                    raise
-                self.raw.commit()
-            else:
-                with self.raw.transaction():
-                    if snapshot:
-                        with self.raw.cursor() as cur:
-                            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    yield
+            with self.engine.transaction(snapshot=snapshot):
+                yield
         finally:
             self._transaction_depth = 0
-
-    def _rollback_duckdb(self, cause: BaseException) -> None:
-        """Roll back, and say plainly when the cause was the disk: DuckDB reports a full disk as an IO error and,
-        after some failed writes, cannot roll back either (it then invalidates the database with an internal
-        error)."""
-        import duckdb
-
-        where = f" {_redact(self.url)!r}" if self.url else ""
-        try:
-            self.raw.rollback()
-        except duckdb.Error as fatal:
-            raise DatabaseFailure(
-                f"DuckDB could not write to the database{where}: {_first_line(cause)}. It could not roll the "
-                f"transaction back either ({_first_line(fatal)}) and has closed the database for this process. "
-                "Nothing of this run was committed: free disk space, then connect again."
-            ) from cause
-        if isinstance(cause, duckdb.IOException):
-            raise DatabaseFailure(
-                f"DuckDB could not write to the database{where}: {_first_line(cause)}. The transaction was rolled "
-                "back: nothing of this run was committed. Free disk space and run again."
-            ) from cause
 
     def conflicts(self, err: BaseException) -> bool:
         """True when ``err`` says another session changed the same table at the same time (a name taken, a
         write-write conflict, a serialization failure)."""
-        if self.dialect == "duckdb":
-            import duckdb
-
-            return isinstance(err, duckdb.TransactionException) or (
-                isinstance(err, duckdb.CatalogException) and "already exists" in str(err)
-            )
-        from psycopg import errors
-
-        return isinstance(
-            err, (errors.DuplicateTable, errors.UniqueViolation, errors.UndefinedTable, errors.SerializationFailure)
-        )
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+        return self.engine.conflicts(err)
 
 
 def connect(
@@ -381,39 +300,3 @@ def _redact(url: str | None) -> str:
     if not url:
         return ""
     return _mask(url, url)
-
-
-#: Session settings synthsql pins on every PostgreSQL connection, and the value each must have afterwards.
-#: ``standard_conforming_strings``: with it off (a legal per-database or per-role setting) a backslash in a string
-#: literal is an escape character, and a category value such as ``\'`` would end the literal early. ``jit``: the JIT
-#: compiled synthsql's long generated queries for minutes where running them took seconds. ``client_encoding``: text
-#: crosses as UTF-8 whatever the server's default.
-PINNED_POSTGRES_SETTINGS = {"standard_conforming_strings": "on", "jit": "off", "client_encoding": "UTF8"}
-
-
-def _pin_postgres_session(raw: Any) -> None:
-    """Set the pinned session settings and read them back; refuse a session where one does not hold."""
-    try:
-        with raw.cursor() as cur:
-            for name, value in PINNED_POSTGRES_SETTINGS.items():
-                try:
-                    cur.execute("SELECT set_config(%s, %s, false)", (name, value))
-                except Exception as err:  # noqa: BLE001 - any refusal by the server means the same here
-                    raise ConnectionError(
-                        f"The PostgreSQL server refused the session setting {name} = {value!r} "
-                        f"({str(err).splitlines()[0]}); synthsql relies on it (see PINNED_POSTGRES_SETTINGS) and "
-                        "will not run without it."
-                    ) from None
-            for name, value in PINNED_POSTGRES_SETTINGS.items():
-                cur.execute("SELECT current_setting(%s)", (name,))
-                (actual,) = cur.fetchone()
-                if str(actual).lower() != value.lower():
-                    raise ConnectionError(
-                        f"The PostgreSQL session setting {name} is {actual!r} after synthsql set it to {value!r}; "
-                        "synthsql relies on it (see PINNED_POSTGRES_SETTINGS) and will not run without it."
-                    )
-        if not raw.autocommit:
-            raw.commit()
-    except BaseException:
-        raw.close()  # the session is not used: do not leave it open
-        raise

@@ -58,6 +58,7 @@ from sqlglot import exp
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, TableRef, connect
 from synthsql.discretize import decode, encode
+from synthsql.engines import Engine
 from synthsql.errors import (
     ColumnNotFoundError,
     EmptyTableError,
@@ -464,15 +465,13 @@ def _source_query(db: Database, model: PartialModel) -> tuple[exp.Expression, di
     inner = exp.Subquery(this=db.compile(select), alias=exp.TableAlias(this=exp.to_identifier("e")))
     columns = [exp.column(name, "e", quoted=True) for name in [*kept, *codes.values()]]
     keys = [model.id] if model.id is not None else kept
-    order = [exp.Ordered(this=_sort_key(name, schema[name], db.dialect), nulls_first=False) for name in keys]
+    order = [exp.Ordered(this=_sort_key(name, schema[name], db.engine), nulls_first=False) for name in keys]
     return exp.select(*columns).from_(inner).order_by(*order), codes, select.schema().to_pyarrow()
 
 
-def _sort_key(name: str, dtype: dt.DataType, dialect: str) -> exp.Expression:
-    """A column as sorted the same way on every backend: text byte by byte (PostgreSQL's "C" collation)."""
+def _sort_key(name: str, dtype: dt.DataType, engine: Engine) -> exp.Expression:
+    """A column as sorted the same way on every backend: text byte by byte (:meth:`Engine.text_order`)."""
     column: exp.Expression = exp.column(name, "e", quoted=True)
     if dtype.is_string():
-        column = exp.cast(column, "TEXT")
-        if dialect == "postgres":
-            column = exp.Collate(this=column, expression=exp.to_identifier("C", quoted=True))
+        column = engine.text_order(exp.cast(column, "TEXT"))
     return column

@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from synthsql.connection import TableRef
+from synthsql.engines import ENGINES
 from synthsql.errors import InvalidParameterError, did_you_mean
 
 __all__ = ["names", "load", "placeholders", "bind", "render", "TEMPLATE_DIALECT"]
@@ -121,8 +122,9 @@ def bind(
 
 def render(name: str, dialect: str, /, *, tables: Mapping[str, str | TableRef], **values: exp.Expression) -> str:
     """The SQL text of template ``name`` bound as in :func:`bind`, written for ``dialect`` (pretty-printed)."""
-    if dialect not in ("duckdb", "postgres"):
+    known = sorted(e.dialect for e in ENGINES.values())
+    if dialect not in known:
         raise InvalidParameterError(
-            f"Unknown dialect {dialect!r}.{did_you_mean(dialect, ['duckdb', 'postgres'])} Use 'duckdb' or 'postgres'."
+            f"Unknown dialect {dialect!r}.{did_you_mean(dialect, known)} Use one of {', '.join(map(repr, known))}."
         )
     return bind(name, tables=tables, **values).sql(dialect=dialect, pretty=True)

@@ -15,22 +15,17 @@ content).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import queue
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import duckdb
 import ibis
 import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import sqlglot
 from sqlglot import exp
 
 from synthsql.connection import Database, TableRef, connect
@@ -41,8 +36,6 @@ __all__ = ["materialize", "write_table", "MAX_ROWS", "check_rows"]
 
 #: The most rows :func:`materialize` writes unless asked for more (``max_rows=``): about 10 minutes of writing here.
 MAX_ROWS = 1_000_000_000
-_COPY_TEMPLATE = "COPY t (c) FROM STDIN WITH (FORMAT csv)"
-_ARROW_VIEW = "_synthsql_batch"
 
 
 def materialize(
@@ -224,18 +217,14 @@ def _create_statement(db: Database, ref: TableRef, template: ibis.Table | None, 
 
 
 def _storable(db: Database, dtype: dt.DataType) -> dt.DataType:
-    """The column type for an Arrow type without a template: NULL-only columns become strings, and on PostgreSQL
-    (no unsigned integers) an unsigned integer takes the next wider signed type, NUMERIC(20, 0) for UBIGINT, so
-    every value up to 2**64 - 1 is kept exactly."""
+    """The column type for an Arrow type without a template: NULL-only columns become strings; other types as the
+    engine stores them exactly (:meth:`~synthsql.engines.Engine.storable`: PostgreSQL has no unsigned integers)."""
     if dtype.is_null():
         return dt.string
-    if db.dialect != "duckdb" and dtype.is_unsigned_integer():
-        return dt.Decimal(20, 0) if dtype.is_uint64() else {1: dt.int16, 2: dt.int32, 4: dt.int64}[dtype.nbytes]
-    return dtype
+    return db.engine.storable(dtype)
 
 
 _PREFETCH = 3  # batches produced ahead of the database (100k rows each by default)
-_STATEMENT_ROWS = 5_000_000  # rows per DuckDB INSERT statement (all in the same transaction)
 _DONE = object()
 
 
@@ -286,67 +275,9 @@ class _Prefetched:
 
 
 def _append(db: Database, ref: TableRef, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-    """Stream every batch into ``ref`` (DuckDB: an INSERT per ~5M rows; PostgreSQL: a COPY per batch), fed while the
-    next batches are drawn."""
-    names = [exp.to_identifier(name, quoted=True) for name in schema.names]
-    stream = _Prefetched(batches)
-    if db.dialect == "duckdb":
-        (ordered,) = db.raw.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
-        batches_left = iter(stream)
-        try:
-            db.raw.execute("SET preserve_insertion_order = false")
-            select = exp.select(*[exp.column(n.copy()) for n in names]).from_(exp.to_identifier(_ARROW_VIEW))
-            insert = exp.insert(select, into=ref.sqlglot(), columns=[n.copy() for n in names])
-            while (first := next(batches_left, None)) is not None:
-                # One INSERT per ~_STATEMENT_ROWS rows: DuckDB holds on to what an Arrow stream scan read until the
-                # statement ends (about 13 bytes a row here: 1.3 GB over 100M rows in one statement).
-                reader = pa.RecordBatchReader.from_batches(schema, _statement_batches(first, batches_left))
-                db.raw.register(_ARROW_VIEW, reader)
-                try:
-                    db.execute(insert)
-                except Exception:
-                    if stream.error is not None:  # DuckDB wraps an error raised while it reads the stream
-                        raise stream.error from None
-                    raise
-                finally:
-                    db.raw.unregister(_ARROW_VIEW)
-        finally:
-            stream.close()
-            # Not possible in a transaction the failure aborted: the setting then stays off for this connection,
-            # which only changes the order of results that have no ORDER BY.
-            with contextlib.suppress(duckdb.Error):
-                db.raw.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
-        return
-    statement = sqlglot.parse_one(_COPY_TEMPLATE, dialect="postgres")
-    statement.set("this", exp.Schema(this=ref.sqlglot(), expressions=names))
-    # Quoting every non-NULL value keeps an empty string apart from NULL (an unquoted empty field) in PostgreSQL.
-    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-    try:
-        # One COPY per batch: the connection is free between batches for a producer that reads from it (partial
-        # synthesis streams the kept columns through a server-side cursor on the same connection).
-        for batch in stream:
-            if batch.num_rows:
-                buffer = io.BytesIO()
-                pacsv.write_csv(pa.Table.from_batches([_plain(batch)]), buffer, options)
-                with db.raw.cursor() as cur, cur.copy(db.render(statement)) as pipe:
-                    pipe.write(buffer.getvalue())
-    finally:
-        stream.close()
-
-
-def _statement_batches(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``first``, then batches from ``rest`` until about ``_STATEMENT_ROWS`` rows: one INSERT statement's worth."""
-    rows = first.num_rows
-    yield first
-    while rows < _STATEMENT_ROWS and (batch := next(rest, None)) is not None:
-        rows += batch.num_rows
-        yield batch
-
-
-def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Decode dictionary columns (the CSV writer wants plain arrays)."""
-    arrays = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in batch.columns]
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+    """Stream every batch into ``ref`` through the engine's bulk append (:meth:`~synthsql.engines.Engine.append`),
+    fed while the next batches are drawn."""
+    db.engine.append(ref.sqlglot(), schema, _Prefetched(batches))
 
 
 def _same_table(db: Database, a: TableRef, b: TableRef) -> bool:

@@ -9,7 +9,7 @@ import pytest
 from sqlglot import exp
 
 import synthsql as ss
-from synthsql import write
+from synthsql.engines import DuckDBEngine
 from synthsql.schema import IdentifierColumnWarning
 from tests.conftest import read_sorted, table_names
 
@@ -42,10 +42,10 @@ def test_default_row_count_is_the_sources(db, model, fresh_name):
 
 
 def test_a_write_in_several_statements_has_the_same_rows(db, model, fresh_name, monkeypatch):
-    """DuckDB gets one INSERT per ~_STATEMENT_ROWS rows, all in one transaction: the same rows as one statement."""
+    """DuckDB gets one INSERT per ~STATEMENT_ROWS rows, all in one transaction: the same rows as one statement."""
     ss.materialize(db, model, fresh_name, rows=1000, seed=3, batch_rows=100)
     whole = read_sorted(db, fresh_name)
-    monkeypatch.setattr(write, "_STATEMENT_ROWS", 250)
+    monkeypatch.setattr(DuckDBEngine, "STATEMENT_ROWS", 250)
     ss.materialize(db, model, fresh_name, rows=1000, seed=3, batch_rows=100, replace=True)
     assert read_sorted(db, fresh_name).equals(whole)
     assert len(whole) == 1000

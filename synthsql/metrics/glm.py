@@ -931,18 +931,11 @@ def _fetch_one(db: Database, query: ibis.Table) -> dict[str, Any]:
 def _fetch_tree(db: Database, tree: exp.Select) -> dict[str, Any]:
     """The one row of an aggregate query's sqlglot tree.
 
-    PostgreSQL pulls derived tables up into the query above them, pasting each column's expression wherever it is
-    used: the weights of IRLS would be recomputed in each of the k(k + 1)/2 sums (40 times slower at k = 6).
-    ``OFFSET 0``, added to the sqlglot tree, keeps every level computed once. The session runs without JIT (set by
-    :class:`~synthsql.connection.Database`).
+    The engine fences the derived tables (:meth:`~synthsql.engines.Engine.fence_subqueries`): PostgreSQL would
+    otherwise recompute the weights of IRLS in each of the k(k + 1)/2 sums. The session runs without JIT (pinned by
+    :class:`~synthsql.engines.PostgresEngine`).
     """
-    if db.dialect == "postgres":
-        for select in tree.find_all(exp.Select):
-            # Not on an operand of UNION ALL (the operand Ibis writes is SELECT * FROM (...), fenced inside).
-            if select is not tree and select.args.get("offset") is None and not isinstance(
-                select.parent, exp.SetOperation
-            ):
-                select.offset(0, copy=False)
+    db.engine.fence_subqueries(tree)
     names = tree.named_selects
     projections = tree.expressions
     if len(projections) <= _MAX_SELECT:

@@ -74,6 +74,7 @@ from sqlglot import exp
 from synthsql import templates
 from synthsql.connection import Database, connect
 from synthsql.discretize import encode
+from synthsql.engines import for_dialect
 from synthsql.errors import ColumnNotFoundError, EmptyTableError, InvalidParameterError, did_you_mean
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
 
@@ -94,16 +95,10 @@ _IBIS_TYPE = {"integer": "int64", "numeric": "float64", "date": "date", "timesta
 # --------------------------------------------------------------------------------------------------------------
 # Key expressions (sqlglot)
 # --------------------------------------------------------------------------------------------------------------
-def _compiler(dialect: str) -> Any:
-    from ibis.backends.sql.compilers import DuckDBCompiler, PostgresCompiler
-
-    return {"duckdb": DuckDBCompiler, "postgres": PostgresCompiler}[dialect]()
-
-
 def _cell_code(col: ColumnSpec, alias: str, dialect: str) -> exp.Expression:
     """The spec's cell code of a numeric column, as the sqlglot expression Ibis compiles from ``encode``."""
     table = ibis.table({col.name: _IBIS_TYPE[col.kind]}, name="t")
-    select = _compiler(dialect).to_sqlglot(table.select(cell=encode(table[col.name], col)))
+    select = for_dialect(dialect).compiler().to_sqlglot(table.select(cell=encode(table[col.name], col)))
     code = select.selects[0].unalias().copy()
     for column in code.find_all(exp.Column):
         column.set("table", exp.to_identifier(alias, quoted=True))
