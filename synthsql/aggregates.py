@@ -23,7 +23,7 @@ from synthsql.errors import InvalidParameterError
 from synthsql.quantiles import number_literal, order_statistics, rank_of
 from synthsql.schema import NUMERIC_KINDS, Bin, ColumnSpec, TableSpec, numeric_value
 
-__all__ = ["AggregateStore", "AGGREGATE_METHODS", "MAX_AGGREGATE_CELLS"]
+__all__ = ["AggregateStore", "AGGREGATE_METHODS", "MAX_AGGREGATE_CELLS", "check_max_cells"]
 
 #: What a generator may ask of a store. The conformance tests hand generators a wrapper exposing only these.
 AGGREGATE_METHODS = (
@@ -36,6 +36,13 @@ MAX_MARGINAL_CELLS = 20_000_000
 #: store is made with another ``max_cells`` (``fit(..., max_aggregate_cells=...)``). Checked before the query runs.
 MAX_AGGREGATE_CELLS = 100_000_000
 GROUPING_SETS_PER_QUERY = 128
+
+
+def check_max_cells(value: Any) -> int:
+    """The cap on the cells of aggregates a store may hold, checked (``fit(..., max_aggregate_cells=...)``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidParameterError(f"'max_aggregate_cells' must be a positive integer, got {value!r}.")
+    return value
 
 
 class AggregateStore:
@@ -58,9 +65,7 @@ class AggregateStore:
         rows: Callable[[ibis.Table], ibis.Table] | None = None,
         max_cells: int = MAX_AGGREGATE_CELLS,
     ) -> None:
-        if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells <= 0:
-            raise InvalidParameterError(f"'max_aggregate_cells' must be a positive integer, got {max_cells!r}.")
-        self.max_cells = max_cells
+        self.max_cells = check_max_cells(max_cells)
         self._db = connect(con)
         self._table = table if isinstance(table, ibis.Table) else self._db.table(table)
         if rows is not None:  # a subset of the rows, e.g. the training part of a holdout split

@@ -144,7 +144,7 @@ class Database:
 
     # --- raw SQL, always from a sqlglot tree ------------------------------------------------------------------
     def render(self, statement: exp.Expression) -> str:
-        return statement.sql(dialect=self.dialect)
+        return self.engine.render(statement)
 
     def compile(self, expr: ibis.Expr) -> exp.Expression:
         """The sqlglot tree Ibis builds for an expression, to be combined with other trees."""

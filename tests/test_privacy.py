@@ -286,6 +286,14 @@ def test_domains_estimated_with_a_holdout_read_the_training_rows_only(db, fresh_
     assert whole.spec.column("g").categories == ("a", "held")
 
 
+def test_a_dp_fit_with_a_holdout_checks_its_privacy_parameters_before_splitting(db, monkeypatch):
+    monkeypatch.setattr(type(db.backend), "create_table", lambda *a, **k: pytest.fail("split before the checks"))
+    with pytest.raises(ss.InvalidParameterError, match="give the privacy parameter 'epsilon'"):
+        ss.fit(db, "cps1988", method="mst", holdout=Holdout(0.2, seed=1), domain_share=0.1)
+    with pytest.raises(ss.InvalidParameterError, match="not both"):
+        ss.fit(db, "cps1988", method="mst", holdout=Holdout(0.2, seed=1), epsilon=1.0, budget=Budget(1.0, 1e-9))
+
+
 def test_threshold_is_the_smallest_within_delta():
     from synthsql.privacy import threshold_for
 

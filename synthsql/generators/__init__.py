@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from synthsql.aggregates import MAX_AGGREGATE_CELLS, AggregateStore
+from synthsql.aggregates import MAX_AGGREGATE_CELLS, AggregateStore, check_max_cells
 from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import InvalidParameterError, did_you_mean
 from synthsql.model import Model
@@ -118,8 +118,7 @@ def fit(
 
         return fit_partial(db, table, synthesize=synthesize, spec=spec, seed=seed, **params)
     generator = get_generator(method, **params)  # parameters are checked before the database is read
-    if isinstance(max_aggregate_cells, bool) or not isinstance(max_aggregate_cells, int) or max_aggregate_cells <= 0:
-        raise InvalidParameterError(f"'max_aggregate_cells' must be a positive integer, got {max_aggregate_cells!r}.")
+    check_max_cells(max_aggregate_cells)
     private = getattr(generator, "private", False)
     ref = TableRef.parse(table)
     if domain_share is not None and not private:
@@ -138,6 +137,22 @@ def fit(
             isinstance(domain_share, bool) or not isinstance(domain_share, (int, float)) or not 0 < domain_share < 1
         ):
             raise InvalidParameterError(f"'domain_share' must be in (0, 1), got {domain_share!r}.")
+        todo = undeclared(db, ref, spec) if domain_share is not None else []  # the column types only
+        needs_delta = any(kind == "categorical" for _, kind, _ in todo)
+        if budget is None:
+            if epsilon is None:
+                raise InvalidParameterError(
+                    f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and 'delta', "
+                    "default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
+                )
+            delta = 1e-9 if delta is None else delta
+            reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
+            budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
+        elif epsilon is not None or delta is not None or noise != "private" or noise_seed is not None:
+            raise InvalidParameterError(
+                "Give either 'budget' or 'epsilon'/'delta' (and 'noise'), not both: a Budget carries its own noise "
+                "setting."
+            )
     # With a holdout, the training rows are set apart first, as a temporary table in the database (the row hash of
     # the split is then computed once, not in every aggregate query), and everything the model learns, DP domains
     # included, is read from them only: the held-out rows must stay unseen for the risk measures that use them as a
@@ -148,27 +163,11 @@ def fit(
     try:
         rows = db.table(ref) if training is None else db.backend.table(training.name)  # (a temporary table)
         if private:
-            todo = undeclared(db, ref, spec) if domain_share is not None else []
-            needs_delta = any(kind == "categorical" for _, kind, _ in todo)
-            if budget is None:
-                if epsilon is None:
-                    raise InvalidParameterError(
-                        f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and "
-                        "'delta', default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
-                    )
-                delta = 1e-9 if delta is None else delta
-                reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
-                budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
-            elif epsilon is not None or delta is not None or noise != "private" or noise_seed is not None:
-                raise InvalidParameterError(
-                    "Give either 'budget' or 'epsilon'/'delta' (and 'noise'), not both: a Budget carries its own "
-                    "noise setting."
-                )
             if todo:
                 spec = estimate_domains(db, ref, spec, budget, share=float(domain_share), rows=rows)
             spec = public_domains(spec, str(ref), method)
-        spec = spec if spec is not None else describe(db, str(ref), rows=None if training is None else rows)
-        store = AggregateStore(db, rows if training is not None else ref, spec, max_cells=max_aggregate_cells)
+        spec = spec if spec is not None else describe(db, str(ref), rows=rows)
+        store = AggregateStore(db, rows, spec, max_cells=max_aggregate_cells)
         if training is not None and not private:
             store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
         model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
