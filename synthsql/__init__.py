@@ -33,15 +33,13 @@ from synthsql.errors import (
 )
 from synthsql.evaluate import Evaluation, evaluate
 from synthsql.generators import REGISTRY as METHODS
-from synthsql.generators import fit
 from synthsql.metrics.fitness import Rule
 from synthsql.metrics.utility import marginal_tvd
 from synthsql.model import Model, load
 from synthsql.privacy import Budget, BudgetExceededError
 from synthsql.schema import Bin, ColumnSpec, TableSpec, describe
-from synthsql.write import materialize, write_table
-
-from synthsql import partial  # noqa: E402,F401  (registers the partial model with load())
+from synthsql.pipeline import fit, materialize
+from synthsql.write import write_table
 
 __all__ = [
     "AggregateStore",

@@ -81,6 +81,16 @@ class AggregateStore:
     def n_rows(self) -> int:
         return self.spec.n_rows
 
+    @property
+    def db(self) -> Database:
+        """The database the aggregates are computed in."""
+        return self._db
+
+    @property
+    def rows(self) -> ibis.Table:
+        """The rows the aggregates are computed over (the table, or the training rows of a holdout split)."""
+        return self._table
+
     def count_rows(self) -> int:
         """The number of rows the store reads (one COUNT(*) in the database)."""
         return int(self._db.backend.execute(self._table.count()))

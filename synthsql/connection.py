@@ -128,6 +128,12 @@ class Database:
             return False
         return ref.name in self.list_tables(ref.schema)
 
+    def same_table(self, a: str | TableRef, b: str | TableRef) -> bool:
+        """Whether two names denote the same table (an unqualified name is in the current schema)."""
+        a, b = TableRef.parse(a), TableRef.parse(b)
+        current = self.backend.current_database
+        return a.name == b.name and (a.schema or current) == (b.schema or current)
+
     def schema_exists(self, schema: str) -> bool:
         return schema in self.backend.list_databases()
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from synthsql import datasets
 from synthsql.connection import connect
-from synthsql.generators import REGISTRY, fit
+from synthsql.generators import REGISTRY, fully_synthetic
 from synthsql.metrics.utility import marginal_tvd
 from synthsql.schema import IdentifierColumnWarning, describe
-from synthsql.write import materialize
+from synthsql.pipeline import fit, materialize
 
 __all__ = ["DemoRow", "run_demo"]
 
@@ -42,7 +42,7 @@ def run_demo(url: str = "duckdb:///demo.duckdb", dataset: str = "cps1988", *, se
 
     public = describe(db, dataset, columns=domains(dataset))  # declared domains, for the DP methods
     out = []
-    for method in sorted(REGISTRY):
+    for method in fully_synthetic():
         private = getattr(REGISTRY[method], "private", False)
         if method in SKIPPED:
             continue

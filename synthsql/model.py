@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,11 @@ from synthsql.discretize import decode, quantile_table
 from synthsql.errors import InvalidParameterError, ModelFormatError, SynthsqlError, did_you_mean
 from synthsql.model_format import StateCheck
 from synthsql.schema import NUMERIC_KINDS, TableSpec
+
+if TYPE_CHECKING:
+    import ibis
+
+    from synthsql.connection import Database
 
 __all__ = ["Model", "load", "FORMAT", "BATCH_ROWS"]
 
@@ -50,6 +55,7 @@ class Model:
         quantiles: Mapping[str, np.ndarray],
         seed: int | None = None,
         privacy: Mapping[str, Any] | None = None,
+        holdout: Any = None,
     ) -> None:
         self.spec = spec
         self.params = dict(params)
@@ -58,7 +64,7 @@ class Model:
         #: For a differentially private model: epsilon, delta, rho and the ledger of every measurement.
         self.privacy = dict(privacy) if privacy is not None else None
         #: The holdout split the model was fitted with (a synthsql.holdout.Holdout), or None.
-        self.holdout: Any = None
+        self.holdout: Any = holdout
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table={self.spec.table!r}, columns={len(self.spec.modelled)}, params={self.params})"
@@ -114,6 +120,26 @@ class Model:
         from synthsql.generators import REGISTRY
 
         return bool(getattr(REGISTRY.get(cls.generator), "private", False))
+
+    # --- releasing ----------------------------------------------------------------------------------------------
+    def release_rows(self, rows: int | None) -> int | None:
+        """The number of rows a release of this model has: ``rows``, or as many as the source had (None when the
+        source decides it when read)."""
+        return self.spec.n_rows if rows is None else rows
+
+    def release(
+        self, db: Database, rows: int | None, seed: int | None, *, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """The released rows as Arrow batches, for :func:`synthsql.materialize` to write. A fully synthetic model
+        samples them (:meth:`sample`) without reading the database."""
+        return self.sample(rows, seed, batch_rows=batch_rows)
+
+    def template(self, db: Database) -> ibis.Table | None:
+        """An empty table whose column types the release takes: the source's, when it is in ``db``."""
+        from synthsql.connection import TableRef
+
+        source = TableRef.parse(self.spec.table)
+        return db.table(source).limit(0) if db.exists(source) else None
 
     # --- sampling -----------------------------------------------------------------------------------------------
     def sample(self, n: int, seed: int | None = None, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -222,12 +248,12 @@ class Model:
         holdout = model_format.check_holdout(data.get("holdout"))
         try:
             model = kind._from_state(
-                data["state"], spec=spec, params=params, quantiles=data["quantiles"], seed=seed, privacy=privacy
+                data["state"], spec=spec, params=params, quantiles=data["quantiles"], seed=seed, privacy=privacy,
+                holdout=holdout,
             )
         except (ValueError, TypeError, KeyError, IndexError, np.linalg.LinAlgError) as err:
             # what the checks above should have caught: still the model file's fault, not a crash
             raise ModelFormatError(f"state: the {name} model cannot be built from it: {err}") from err
-        model.holdout = holdout
         return model
 
 

@@ -1,4 +1,4 @@
-"""Write Arrow batches to a table atomically, with the source's column names and types.
+"""Write Arrow batches to a table atomically, with the source's column names and types (for :mod:`synthsql.pipeline`).
 
 The whole write is one transaction: the table is built under a temporary name, filled from the stream of batches
 (DuckDB scans it as Arrow streams of ~5M rows; PostgreSQL gets ``COPY ... FROM STDIN`` per batch, never row inserts),
@@ -32,68 +32,10 @@ from synthsql.connection import Database, TableRef, connect
 from synthsql.errors import InvalidParameterError, TargetError
 from synthsql.model import BATCH_ROWS, Model
 
-__all__ = ["materialize", "write_table", "MAX_ROWS", "check_rows"]
+__all__ = ["write_table", "privacy_table", "MAX_ROWS", "check_rows"]
 
-#: The most rows :func:`materialize` writes unless asked for more (``max_rows=``): about 10 minutes of writing here.
+#: The most rows :func:`synthsql.materialize` writes unless asked for more (``max_rows=``): about 10 minutes of writing here.
 MAX_ROWS = 1_000_000_000
-
-
-def materialize(
-    con: Database | Any,
-    model: Model,
-    target: str,
-    /,
-    *,
-    rows: int | None = None,
-    seed: int | None = None,
-    replace: bool = False,
-    batch_rows: int = BATCH_ROWS,
-    max_rows: int = MAX_ROWS,
-) -> TableRef:
-    """Sample ``rows`` rows (default: as many as the source had) from ``model`` into the table ``target``.
-
-    Column names and types are the source table's when it is in the same database (else they follow the sampled
-    Arrow types). An existing ``target`` is replaced only with ``replace=True``, and only once the new table is
-    complete; ``target`` equal to the source is refused. More than ``max_rows`` rows (default :data:`MAX_ROWS`) are
-    refused before anything is drawn; raise the cap to write more.
-
-    >>> import synthsql as ss
-    >>> db = ss.connect("duckdb://")
-    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 3 AS g, i * 0.5 AS x FROM range(40) r(i)")
-    >>> model = ss.fit(db, "t", method="independent")
-    >>> str(ss.materialize(db, model, "t_synth", rows=10, seed=1))
-    't_synth'
-    """
-    db = connect(con)
-    if not isinstance(model, Model):
-        raise InvalidParameterError(f"materialize() takes a fitted Model, got {type(model).__name__}.")
-    if model.generator == "partial":  # one row per source row: the kept columns are streamed from the source
-        from synthsql.partial import materialize_partial
-
-        if rows is not None:
-            raise InvalidParameterError("A partially synthetic table has one row per source row; leave rows unset.")
-        return materialize_partial(db, model, target, seed=seed, replace=replace, batch_rows=batch_rows)
-    ref = TableRef.parse(target).check_target()
-    source = TableRef.parse(model.spec.table)
-    if _same_table(db, ref, source):
-        raise TargetError(f"Target {str(ref)!r} is the source table {str(source)!r}; synthsql never writes the source.")
-    rows = model.spec.n_rows if rows is None else rows
-    check_rows(rows, max_rows)
-    exists = db.exists(ref)
-    if exists and not replace:
-        raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
-    privacy = None
-    if model.privacy is not None:
-        privacy = ref.companion("__privacy")
-        if db.exists(privacy) and not replace:
-            raise TargetError(f"Table {str(privacy)!r} already exists; pass replace=True to replace it.")
-    template = db.table(source).limit(0) if db.exists(source) else None
-    batches = model.sample(rows, seed, batch_rows=batch_rows)
-    with db.transaction():  # the synthetic table and its privacy ledger land together or not at all
-        write_table(db, ref, batches, template=template, replace=exists)
-        if privacy is not None:
-            write_table(db, privacy, privacy_table(model), replace=True)
-    return ref
 
 
 def check_rows(rows: Any, max_rows: Any = None) -> int:
@@ -278,8 +220,3 @@ def _append(db: Database, ref: TableRef, schema: pa.Schema, batches: Iterator[pa
     """Stream every batch into ``ref`` through the engine's bulk append (:meth:`~synthsql.engines.Engine.append`),
     fed while the next batches are drawn."""
     db.engine.append(ref.sqlglot(), schema, _Prefetched(batches))
-
-
-def _same_table(db: Database, a: TableRef, b: TableRef) -> bool:
-    current = db.backend.current_database
-    return a.name == b.name and (a.schema or current) == (b.schema or current)

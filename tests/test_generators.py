@@ -13,13 +13,13 @@ import pytest
 
 import synthsql as ss
 from synthsql.aggregates import AGGREGATE_METHODS, AggregateStore
-from synthsql.generators import REGISTRY, get_generator
+from synthsql.generators import REGISTRY, Fitting, fully_synthetic, get_generator
 from synthsql.privacy import Budget
 from synthsql.model import Model
 from synthsql.schema import NUMERIC_KINDS, IdentifierColumnWarning
 from tests.conftest import read_sorted
 
-METHODS = sorted(REGISTRY)
+METHODS = fully_synthetic()  # partial synthesis: tests/test_partial.py
 PRIVATE = sorted(name for name, cls in REGISTRY.items() if getattr(cls, "private", False))
 # DP methods run the same conformance suite, at a large epsilon and with quick settings
 DP_PARAMS = {
@@ -74,7 +74,7 @@ def test_fit_reads_no_rows(db, mixed_spec):
         store = AggregateStore(db, "mixed", declared(mixed_spec) if method in PRIVATE else mixed_spec)
         params = {k: v for k, v in DP_PARAMS.get(method, {}).items() if k != "epsilon"}
         budget = Budget(50.0, 1e-9, noise="reproducible", noise_seed=0) if method in PRIVATE else None
-        model = get_generator(method, **params).fit(AggregatesOnly(store), budget=budget, rng=np.random.default_rng(0))
+        model = get_generator(method, **params).fit(AggregatesOnly(store), Fitting(seed=0, budget=budget))
         assert isinstance(model, Model)
         assert {kind for kind, _ in store.log} <= {"marginal", "bin_quantiles", "rank_correlation"}
 

@@ -1,4 +1,4 @@
-"""Partial synthesis (synthsql.partial) and the expected match risk of a partially synthetic release
+"""Partial synthesis (synthsql.generators.partial) and the expected match risk of a partially synthetic release
 (synthsql.metrics.match_risk), on both backends.
 
 Checked against a hand-worked fixture (every c_j, I_j, K_j, F_j in the comments), a pandas implementation of Reiter
@@ -27,7 +27,8 @@ import synthsql as ss
 from synthsql import templates
 from synthsql.aggregates import AggregateStore
 from synthsql.metrics.match_risk import expected_match_risk, template_values
-from synthsql.partial import PartialModel, fit_partial, materialize_partial
+from synthsql.generators.partial import PartialModel
+from synthsql.holdout import Holdout
 from synthsql.schema import IdentifierColumnWarning
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -59,8 +60,8 @@ def eusilc_partial(db: ss.Database) -> tuple[ss.TableSpec, PartialModel, str]:
     """eusilc with pl030 and py010n synthesized (seed 1), made once per database: (spec, model, table)."""
     if id(db) not in _PARTIAL:
         spec = eusilc_spec(db)
-        model = fit_partial(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, id="rb030")
-        table = str(materialize_partial(db, model, f"eusilc_partial_{secrets.token_hex(3)}", seed=1))
+        model = ss.fit(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, id="rb030")
+        table = str(ss.materialize(db, model, f"eusilc_partial_{secrets.token_hex(3)}", seed=1))
         _PARTIAL[id(db)] = (spec, model, table)
     return _PARTIAL[id(db)]
 
@@ -328,27 +329,31 @@ def test_partial_preserves_dependence_on_kept_columns(db):
 def test_same_seed_same_table_whatever_the_batches(db):
     spec, model, partial = eusilc_partial(db)
     n = spec.n_rows
-    batches = list(model.stream(db, seed=1, batch_rows=4000))
+    batches = list(model.release(db, None, 1, batch_rows=4000))
     assert len(batches) == -(-n // 4000) and max(b.num_rows for b in batches) <= 4000  # read in bounded batches
-    again = str(materialize_partial(db, model, name(), seed=1, batch_rows=997))
+    again = str(ss.materialize(db, model, name(), seed=1, batch_rows=997))
     pd.testing.assert_frame_equal(by_id(db, partial), by_id(db, again))
-    other = str(materialize_partial(db, model, name(), seed=2))
+    other = str(ss.materialize(db, model, name(), seed=2))
     assert not by_id(db, partial)["py010n"].equals(by_id(db, other)["py010n"])
     # Replacing an existing target, only when asked.
     with pytest.raises(ss.TargetError, match="already exists; pass replace=True"):
-        materialize_partial(db, model, other, seed=3)
-    materialize_partial(db, model, other, seed=1, replace=True)
+        ss.materialize(db, model, other, seed=3)
+    ss.materialize(db, model, other, seed=1, replace=True)
     pd.testing.assert_frame_equal(by_id(db, partial), by_id(db, other))
 
 
-def test_fit_and_materialize_route_partial_synthesis(db):
+def test_partial_synthesis_is_the_method_partial(db):
     spec, model, partial = eusilc_partial(db)
-    routed = ss.fit(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, id="rb030")
-    assert routed.to_json() == model.to_json()
-    table = str(ss.materialize(db, routed, name(), seed=1))
+    named = ss.fit(db, "eusilc", method="partial", synthesize=SYNTHESIZED, spec=spec, id="rb030")
+    assert named.generator == "partial" and named.to_json() == model.to_json()
+    table = str(ss.materialize(db, named, name(), seed=1))
     pd.testing.assert_frame_equal(by_id(db, partial), by_id(db, table))
-    with pytest.raises(ss.InvalidParameterError, match="method='bayesnet'"):
+    with pytest.raises(ss.InvalidParameterError, match="leave method unset"):
         ss.fit(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, method="copula")
+    with pytest.raises(ss.InvalidParameterError, match="without epsilon, budget or holdout"):
+        ss.fit(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, holdout=Holdout(0.2, seed=1))
+    with pytest.raises(ss.InvalidParameterError, match="not differentially private"):
+        ss.fit(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, epsilon=1.0)
 
 
 def test_evaluate_adds_the_expected_match_risk_of_a_partial_release(db):
@@ -371,7 +376,7 @@ def test_save_and_load(db, tmp_path):
     assert data["state"]["synthesize"] == SYNTHESIZED and data["state"]["id"] == "rb030"
     loaded = ss.load(path)
     assert isinstance(loaded, PartialModel) and loaded.to_json() == model.to_json()
-    target = str(materialize_partial(db, loaded, name(), seed=1))
+    target = str(ss.materialize(db, loaded, name(), seed=1))
     pd.testing.assert_frame_equal(by_id(db, partial), by_id(db, target))
 
 
@@ -392,8 +397,8 @@ def test_duckdb_and_postgres_give_the_same_table(duckdb_db, postgres_db):
                 if cur.fetchone():
                     cur.execute(psql.SQL('ALTER TABLE {} ALTER COLUMN word TYPE TEXT COLLATE "und-x-icu"').format(
                         psql.Identifier(source)))
-        model = fit_partial(d, source, synthesize=["y"])
-        out.append(d.table(str(materialize_partial(d, model, name(), seed=4))).to_pandas())
+        model = ss.fit(d, source, synthesize=["y"])
+        out.append(d.table(str(ss.materialize(d, model, name(), seed=4))).to_pandas())
     a, b = (f.sort_values(list(f.columns), kind="stable").reset_index(drop=True) for f in out)
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
 
@@ -405,9 +410,9 @@ def test_nothing_kept_is_modelled(db):
     g = rng.integers(0, 3, 300)
     ss.write_table(db, source, pa.table({"pid": np.arange(300), "g": g, "h": (g + (rng.random(300) < 0.1)) % 3}))
     spec = ss.describe(db, source, exclude=["pid"])
-    model = fit_partial(db, source, synthesize=["g", "h"], spec=spec, id="pid")
+    model = ss.fit(db, source, synthesize=["g", "h"], spec=spec, id="pid")
     assert model.kept == ["pid"] and model.parents[model.order[0]] == []
-    out = db.table(str(materialize_partial(db, model, name(), seed=1))).to_pandas().sort_values("pid")
+    out = db.table(str(ss.materialize(db, model, name(), seed=1))).to_pandas().sort_values("pid")
     assert out["pid"].tolist() == list(range(300))
     assert ((out["g"] - out["h"]) % 3 == 0).mean() > 0.8  # g and h stay dependent
 
@@ -418,37 +423,33 @@ def test_nothing_kept_is_modelled(db):
 def test_partial_bad_input(db):
     spec = eusilc_spec(db)
     with pytest.raises(ss.ColumnNotFoundError, match="'pl03' .*Did you mean 'pl030'"):
-        fit_partial(db, "eusilc", synthesize=["pl03"], spec=spec)
+        ss.fit(db, "eusilc", synthesize=["pl03"], spec=spec)
     with pytest.raises(ss.InvalidParameterError, match=r"synthesize=\[\] names no column"):
-        fit_partial(db, "eusilc", synthesize=[], spec=spec)
+        ss.fit(db, "eusilc", synthesize=[], spec=spec)
     with pytest.raises(ss.InvalidParameterError, match="list of column names"):
-        fit_partial(db, "eusilc", synthesize="pl030", spec=spec)
+        ss.fit(db, "eusilc", synthesize="pl030", spec=spec)
     with pytest.raises(ss.InvalidParameterError, match="listed twice"):
-        fit_partial(db, "eusilc", synthesize=["pl030", "pl030"], spec=spec)
+        ss.fit(db, "eusilc", synthesize=["pl030", "pl030"], spec=spec)
     with pytest.raises(ss.InvalidParameterError, match=r"every column .*use ss.fit"):
-        fit_partial(db, "eusilc", synthesize=spec.names, spec=spec)
+        ss.fit(db, "eusilc", synthesize=spec.names, spec=spec)
     with pytest.raises(ss.InvalidParameterError, match="'db030' of table 'eusilc' is not unique: 14827 rows"):
-        fit_partial(db, "eusilc", synthesize=["pl030"], spec=spec, id="db030")
+        ss.fit(db, "eusilc", synthesize=["pl030"], spec=spec, id="db030")
     with pytest.raises(ss.InvalidParameterError, match="is the id and is listed in synthesize"):
-        fit_partial(db, "eusilc", synthesize=["rb030"], spec=spec, id="rb030")
+        ss.fit(db, "eusilc", synthesize=["rb030"], spec=spec, id="rb030")
     with pytest.raises(ss.InvalidParameterError, match="'rb030' .*is not modelled"):
-        fit_partial(db, "eusilc", synthesize=["rb030"], spec=spec)
+        ss.fit(db, "eusilc", synthesize=["rb030"], spec=spec)
     with pytest.raises(ss.InvalidParameterError, match="'degree' parameter of partial synthesis must be an int >= 1"):
-        fit_partial(db, "eusilc", synthesize=["pl030"], spec=spec, degree=0)
+        ss.fit(db, "eusilc", synthesize=["pl030"], spec=spec, degree=0)
     with pytest.raises(ss.TableNotFoundError, match="Did you mean 'eusilc'"):
-        fit_partial(db, "eusilk", synthesize=["pl030"], spec=spec)
+        ss.fit(db, "eusilk", synthesize=["pl030"], spec=spec)
 
     _, model, partial = eusilc_partial(db)
     with pytest.raises(ss.TargetError, match="is the source table"):
-        materialize_partial(db, model, "eusilc", replace=True)
+        ss.materialize(db, model, "eusilc", replace=True)
     with pytest.raises(ss.InvalidParameterError, match="one row per source row"):
         ss.materialize(db, model, name(), rows=10)
-    with pytest.raises(ss.InvalidParameterError, match="takes a model from fit_partial"):
-        materialize_partial(db, ss.fit(db, "mixed", method="independent", spec=ss.describe(db, "mixed",
-                                                                                          exclude=["person_id"])),
-                            name())
     with pytest.raises(ss.InvalidParameterError, match="'seed' parameter must be None or an int >= 0"):
-        materialize_partial(db, model, name(), seed=-1)
+        ss.materialize(db, model, name(), seed=-1)
 
 
 def test_failed_write_leaves_nothing(db, monkeypatch):
@@ -466,7 +467,7 @@ def test_failed_write_leaves_nothing(db, monkeypatch):
     monkeypatch.setattr(PartialModel, "_draw_batch", failing)
     target = name()
     with pytest.raises(RuntimeError, match="disk full"):
-        materialize_partial(db, model, target, seed=1, batch_rows=2000)
+        ss.materialize(db, model, target, seed=1, batch_rows=2000)
     assert calls["n"] == 3 and set(db.list_tables()) == before  # no target, no temporary table
 
 

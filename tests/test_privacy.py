@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import synthsql as ss
-from synthsql.generators import get_generator
+from synthsql.generators import Fitting, get_generator
 from synthsql.holdout import Holdout
 from synthsql.privacy import Budget, BudgetExceededError, OpenDPNoise, SeededNoise, cdp_epsilon, cdp_rho
 
@@ -235,7 +235,7 @@ def test_a_budget_too_small_for_the_plan_is_refused_before_measuring(db):
         budget.gaussian(np.array([0]), sigma=Budget.sigma_for(budget.remaining), step="earlier release", columns=())
         store = ss.AggregateStore(db, "cps1988", spec)
         with pytest.raises(BudgetExceededError, match=method):
-            get_generator(method, **FAST[method]).fit(store, budget=budget, rng=np.random.default_rng(0))
+            get_generator(method, **FAST[method]).fit(store, Fitting(seed=0, budget=budget))
         assert store.log == [] and len(budget.ledger) == 1  # nothing was measured
     with pytest.raises(BudgetExceededError, match="rounds"):
         ss.fit(db, "cps1988", method="aim", epsilon=1.0, spec=spec, seed=1, rounds=2)

@@ -1,35 +1,66 @@
-"""Generators: one module per method, one small protocol, one registry, one ``fit`` entry point.
+"""Generators: one module per method, one small protocol, one registry.
 
 A generator stores its parameters in ``__init__`` (validated there, with messages that name the parameter) and
-``fit(store, /, *, budget=None, rng=None)`` returns a :class:`~synthsql.model.Model`. It asks the
-:class:`~synthsql.aggregates.AggregateStore` for what it needs and never sees a row.
+``fit(store, fitting)`` returns a complete :class:`~synthsql.model.Model`. It asks the
+:class:`~synthsql.aggregates.AggregateStore` for what it needs and never sees a row; :class:`Fitting` carries the
+rest of what the run settled before the first read (:mod:`synthsql.pipeline`): the seed of its non-private
+randomness, the privacy budget to spend, the holdout split, all recorded in the model it returns.
+
+A generator may also define ``check_table(columns, table)``, called with the source table's column names before
+anything is read, to refuse parameters that name columns the table lacks; one whose release keeps the source's
+records (partial synthesis) sets ``keeps_records = True`` (see :func:`fully_synthetic`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-from synthsql.aggregates import MAX_AGGREGATE_CELLS, AggregateStore, check_max_cells
-from synthsql.connection import Database, TableRef, connect
+from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError, did_you_mean
 from synthsql.model import Model
-from synthsql.privacy import Budget, check_noise
-from synthsql.dp_domains import estimate_domains, undeclared
-from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
+from synthsql.privacy import Budget
+from synthsql.schema import NUMERIC_KINDS, TableSpec
 
-__all__ = ["Generator", "REGISTRY", "register", "get_generator", "fit", "check_int", "bin_quantiles", "CellSampler"]
+__all__ = ["Fitting", "Generator", "REGISTRY", "fully_synthetic", "register", "get_generator", "check_int", "bin_quantiles", "CellSampler"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitting:
+    """What a generator's fit gets besides the aggregates, settled by the pipeline before the first read.
+
+    ``seed`` drives the fit's non-private randomness (:attr:`rng`; never DP noise, which the ``budget`` draws);
+    ``budget`` is the :class:`~synthsql.privacy.Budget` a DP method spends (None for the others); ``holdout`` is the
+    :class:`~synthsql.holdout.Holdout` split whose training rows the store reads (None: all rows).
+    """
+
+    seed: int | None = None
+    budget: Budget | None = None
+    holdout: Any = None
+
+    @functools.cached_property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def provenance(self) -> dict[str, Any]:
+        """The fields every model records about its fit (``Model(**fitting.provenance(), ...)``), taken when the
+        model is built, after the budget was spent."""
+        return {
+            "seed": self.seed,
+            "privacy": None if self.budget is None else self.budget.to_json(),
+            "holdout": self.holdout,
+        }
 
 
 class Generator(Protocol):
     name: str
 
-    def fit(self, store: AggregateStore, /, *, budget: Any = None, rng: np.random.Generator | None = None) -> Model:
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
         ...
 
 
@@ -39,6 +70,11 @@ REGISTRY: dict[str, type] = {}
 def register(cls: type) -> type:
     REGISTRY[cls.name] = cls
     return cls
+
+
+def fully_synthetic() -> list[str]:
+    """The methods whose models sample whole tables on their own (all but partial synthesis), sorted."""
+    return sorted(name for name, cls in REGISTRY.items() if not getattr(cls, "keeps_records", False))
 
 
 def get_generator(method: str, **params: Any) -> Generator:
@@ -56,131 +92,6 @@ def get_generator(method: str, **params: Any) -> Generator:
                 f"Its parameters: {', '.join(accepted) or 'none'}."
             )
     return cls(**params)
-
-
-def fit(
-    con: Database | Any,
-    table: str,
-    /,
-    *,
-    method: str = "bayesnet",
-    spec: TableSpec | None = None,
-    seed: int | None = None,
-    epsilon: float | None = None,
-    delta: float | None = None,
-    budget: Budget | None = None,
-    holdout: Any = None,
-    synthesize: Sequence[str] | None = None,
-    domain_share: float | None = None,
-    noise: str = "private",
-    noise_seed: int | None = None,
-    max_aggregate_cells: int = MAX_AGGREGATE_CELLS,
-    **params: Any,
-) -> Model:
-    """Fit a generator on aggregates of ``table`` computed in its database.
-
-    ``spec`` is the table's description (from :func:`synthsql.describe`, inferred when omitted); ``params`` go to
-    the method (``degree=2`` for ``bayesnet``, say).
-
-    Differentially private methods (``mst``, ``aim``, ``privbayes``) take ``epsilon`` and ``delta`` (default
-    1e-9), or a :class:`~synthsql.privacy.Budget` whose remaining rho they spend, and a ``spec`` whose domains are
-    declared (public), never read from the data; the model records its ledger (:meth:`Model.ledger`). Their noise
-    always comes from OpenDP's unseeded samplers: ``seed`` drives only the non-private randomness of the fit and
-    never the noise. ``noise="reproducible"`` with a ``noise_seed`` makes the noise repeatable for tests and audits,
-    and marks the model as NOT differentially private (see :mod:`synthsql.privacy`); the noise seed is never stored.
-    ``domain_share`` (in (0, 1)) instead spends that share of the budget on estimating the undeclared domains with
-    DP (:mod:`synthsql.dp_domains`; half of delta is then reserved for category discovery).
-
-    ``synthesize`` asks for partial synthesis: only the listed columns are regenerated, conditionally on the kept
-    ones, which are copied from the source when the model is materialised (:mod:`synthsql.partial`; method
-    ``bayesnet``, with its ``degree``, ``candidates`` and ``max_cells``, and ``id=`` a unique row identifier).
-
-    ``max_aggregate_cells`` caps the cells of all the marginals the fit may hold (default
-    :data:`~synthsql.aggregates.MAX_AGGREGATE_CELLS`); a fit that would need more is refused before the query runs.
-
-    ``holdout`` (a :class:`synthsql.holdout.Holdout`) sets a share of the rows aside: the model is fitted on the
-    rest only, and records the split so that risk measures can use the held-out rows as a control set.
-
-    >>> import synthsql as ss
-    >>> db = ss.connect("duckdb://")
-    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 3 AS g, (i * 7) % 10 AS x FROM range(50) r(i)")
-    >>> model = ss.fit(db, "t", method="independent", seed=1)
-    >>> model.to_arrow(5, seed=2).num_rows
-    5
-    """
-    db = connect(con)
-    if synthesize is not None:
-        if method != "bayesnet" or epsilon is not None or delta is not None or budget is not None or holdout is not None:
-            raise InvalidParameterError(
-                "Partial synthesis (synthesize=[...]) uses method='bayesnet', without epsilon, budget or holdout."
-            )
-        from synthsql.partial import fit_partial
-
-        return fit_partial(db, table, synthesize=synthesize, spec=spec, seed=seed, **params)
-    generator = get_generator(method, **params)  # parameters are checked before the database is read
-    check_max_cells(max_aggregate_cells)
-    private = getattr(generator, "private", False)
-    ref = TableRef.parse(table)
-    if domain_share is not None and not private:
-        raise InvalidParameterError("'domain_share' applies to the differentially private methods only.")
-    if not private and (
-        epsilon is not None or delta is not None or budget is not None or noise != "private" or noise_seed is not None
-    ):
-        raise InvalidParameterError(
-            f"Method {method!r} is not differentially private, so 'epsilon', 'delta', 'budget', 'noise' and "
-            "'noise_seed' do not apply; "
-            f"the DP methods are {', '.join(sorted(n for n, c in REGISTRY.items() if getattr(c, 'private', False)))}."
-        )
-    if private:
-        check_noise(noise, noise_seed)  # before the database is read
-        if domain_share is not None and (
-            isinstance(domain_share, bool) or not isinstance(domain_share, (int, float)) or not 0 < domain_share < 1
-        ):
-            raise InvalidParameterError(f"'domain_share' must be in (0, 1), got {domain_share!r}.")
-        todo = undeclared(db, ref, spec) if domain_share is not None else []  # the column types only
-        needs_delta = any(kind == "categorical" for _, kind, _ in todo)
-        if budget is None:
-            if epsilon is None:
-                raise InvalidParameterError(
-                    f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and 'delta', "
-                    "default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
-                )
-            delta = 1e-9 if delta is None else delta
-            reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
-            budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
-        elif epsilon is not None or delta is not None or noise != "private" or noise_seed is not None:
-            raise InvalidParameterError(
-                "Give either 'budget' or 'epsilon'/'delta' (and 'noise'), not both: a Budget carries its own noise "
-                "setting."
-            )
-    # With a holdout, the training rows are set apart first, as a temporary table in the database (the row hash of
-    # the split is then computed once, not in every aggregate query), and everything the model learns, DP domains
-    # included, is read from them only: the held-out rows must stay unseen for the risk measures that use them as a
-    # control set, and a DP guarantee covers only the rows it was spent on.
-    training = None if holdout is None else TableRef(f"_synthsql_training_{secrets.token_hex(6)}")
-    if training is not None:
-        db.backend.create_table(training.name, holdout.training(db.table(ref)), temp=True)
-    try:
-        rows = db.table(ref) if training is None else db.backend.table(training.name)  # (a temporary table)
-        if private:
-            if todo:
-                spec = estimate_domains(db, ref, spec, budget, share=float(domain_share), rows=rows)
-            spec = public_domains(spec, str(ref), method)
-        spec = spec if spec is not None else describe(db, str(ref), rows=rows)
-        store = AggregateStore(db, rows, spec, max_cells=max_aggregate_cells)
-        if training is not None and not private:
-            store.spec = dataclasses.replace(spec, n_rows=store.count_rows())
-        model = generator.fit(store, budget=budget, rng=np.random.default_rng(seed))
-    finally:
-        if training is not None:
-            db.backend.drop_table(training.name, force=True)
-    if training is not None:
-        model.spec = dataclasses.replace(model.spec, table=str(ref))
-    model.seed = seed
-    if budget is not None:
-        model.privacy = budget.to_json()
-    model.holdout = holdout
-    return model
 
 
 def public_domains(spec: TableSpec | None, table: str, method: str) -> TableSpec:
@@ -319,4 +230,4 @@ def draw_network(
 
 
 # Import the methods so that they register themselves.
-from synthsql.generators import aim, bayesnet, copula, independent, mst, privbayes, uniform  # noqa: E402,F401
+from synthsql.generators import aim, bayesnet, copula, independent, mst, partial, privbayes, uniform  # noqa: E402,F401

@@ -27,7 +27,7 @@ import numpy as np
 
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
-from synthsql.generators import check_int, register
+from synthsql.generators import Fitting, check_int, register
 from synthsql.generators.graphical import (
     GraphicalModel,
     Noisy,
@@ -83,7 +83,8 @@ class AIM:
         self.iters = check_int(self.name, "iters", iters, 1)
         self.round_iters = check_int(self.name, "round_iters", round_iters, 1)
 
-    def fit(self, store: AggregateStore, /, *, budget: Budget, rng: np.random.Generator | None = None) -> Model:
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
+        budget = fitting.budget
         columns = [c.name for c in store.spec.modelled]
         sizes = {c.name: c.cells for c in store.spec.modelled}
         d = len(columns)
@@ -153,6 +154,7 @@ class AIM:
                 "round_iters": self.round_iters,
             },
             quantiles={},
+            **fitting.provenance(),
         )
 
     @staticmethod

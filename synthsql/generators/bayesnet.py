@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import bin_quantiles, CellSampler, check_int, conditional_cdf, draw_network, register
+from synthsql.generators import Fitting, bin_quantiles, CellSampler, check_int, conditional_cdf, draw_network, register
 from synthsql.model import Model, table_from_json, table_to_json
 from synthsql.model_format import StateCheck
 
@@ -120,7 +120,7 @@ class BayesNet:
         self.candidates = check_int(self.name, "candidates", candidates, 1)
         self.max_cells = check_int(self.name, "max_cells", max_cells, 1)
 
-    def fit(self, store: AggregateStore, /, *, budget: Any = None, rng: np.random.Generator | None = None) -> Model:
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
         spec = store.spec
         names = [c.name for c in spec.modelled]
         cells = {c.name: c.cells for c in spec.modelled}
@@ -149,6 +149,7 @@ class BayesNet:
             spec=spec,
             params={"degree": self.degree, "candidates": self.candidates, "max_cells": self.max_cells},
             quantiles=bin_quantiles(store),
+            **fitting.provenance(),
         )
 
     def _candidate_sets(

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from synthsql.aggregates import AggregateStore, value_order
-from synthsql.generators import bin_quantiles, cumulative, register
+from synthsql.generators import Fitting, bin_quantiles, cumulative, register
 from synthsql.model import Model
 from synthsql.model_format import StateCheck
 from synthsql.schema import NUMERIC_KINDS
@@ -95,12 +95,17 @@ class GaussianCopula:
 
     name = "copula"
 
-    def fit(self, store: AggregateStore, /, *, budget: Any = None, rng: np.random.Generator | None = None) -> Model:
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
         names = [c.name for c in store.spec.modelled]
         counts = dict(zip(names, store.marginals([(name,) for name in names]), strict=True))
         rho = store.rank_correlation(names) if names else np.eye(0)
         correlation = 2.0 * np.sin(np.pi * rho / 6.0)
         np.fill_diagonal(correlation, 1.0)
         return CopulaModel(
-            counts=counts, correlation=correlation, spec=store.spec, params={}, quantiles=bin_quantiles(store)
+            counts=counts,
+            correlation=correlation,
+            spec=store.spec,
+            params={},
+            quantiles=bin_quantiles(store),
+            **fitting.provenance(),
         )

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import CellSampler, bin_quantiles, cumulative, register
+from synthsql.generators import CellSampler, Fitting, bin_quantiles, cumulative, register
 from synthsql.model import Model
 from synthsql.model_format import StateCheck
 
@@ -48,7 +48,9 @@ class Independent:
 
     name = "independent"
 
-    def fit(self, store: AggregateStore, /, *, budget: Any = None, rng: np.random.Generator | None = None) -> Model:
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
         names = [c.name for c in store.spec.modelled]
         counts = dict(zip(names, store.marginals([(name,) for name in names]), strict=True))
-        return IndependentModel(counts=counts, spec=store.spec, params={}, quantiles=bin_quantiles(store))
+        return IndependentModel(
+            counts=counts, spec=store.spec, params={}, quantiles=bin_quantiles(store), **fitting.provenance()
+        )

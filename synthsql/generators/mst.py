@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import check_int, register
+from synthsql.generators import Fitting, check_int, register
 from synthsql.generators.graphical import (
     Compression,
     GraphicalModel,
@@ -56,7 +56,8 @@ class MST:
         third = rho / 3.0
         return [third / d] * d + [third / (d - 1)] * (d - 1) + [third / (d - 1)] * (d - 1)
 
-    def fit(self, store: AggregateStore, /, *, budget: Budget, rng: np.random.Generator | None = None) -> Model:
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
+        budget = fitting.budget
         columns = [c.name for c in store.spec.modelled]
         d = len(columns)
         rho = budget.remaining
@@ -86,6 +87,7 @@ class MST:
             spec=public_spec(store.spec, float(model.total)),
             params={"iters": self.iters},
             quantiles={},
+            **fitting.provenance(),
         )
 
     def _select(

@@ -25,7 +25,7 @@ import numpy as np
 
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
-from synthsql.generators import check_int, register
+from synthsql.generators import Fitting, check_int, register
 from synthsql.generators.graphical import GraphicalModel, noisy_oneway, noisy_total, public_spec
 from synthsql.model import Model
 from synthsql.privacy import Budget
@@ -58,8 +58,8 @@ class PrivBayes:
             return [rho]
         return [0.1 * rho / d] * d + [0.2 * rho / (d - 1)] * (d - 1) + [0.7 * rho / d] * d
 
-    def fit(self, store: AggregateStore, /, *, budget: Budget, rng: np.random.Generator | None = None) -> Model:
-        rng = rng if rng is not None else np.random.default_rng()
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
+        budget, rng = fitting.budget, fitting.rng
         columns = [c.name for c in store.spec.modelled]
         cells = {c.name: c.cells for c in store.spec.modelled}
         d = len(columns)
@@ -68,7 +68,7 @@ class PrivBayes:
         if d == 1:
             (oneway,) = noisy_oneway(store, budget, columns, Budget.sigma_for(plan[0]), step="joint table")
             table = np.clip(oneway.values, 0, None)
-            return self._model(store, [columns[0]], {columns[0]: []}, {columns[0]: table}, oneway.values.sum())
+            return self._model(store, fitting, [columns[0]], {columns[0]: []}, {columns[0]: table}, oneway.values.sum())
         oneway = noisy_oneway(store, budget, columns, Budget.sigma_for(plan[0]))
         total = noisy_total(oneway)
         shares = {m.columns[0]: np.clip(m.values, 0, None) / max(np.clip(m.values, 0, None).sum(), 1.0) for m in oneway}
@@ -98,7 +98,7 @@ class PrivBayes:
             x: np.clip(budget.gaussian(counts, sigma=sigma, step="joint table", columns=(*parents[x], x)), 0, None)
             for x, counts in zip(order, exact, strict=True)
         }
-        return self._model(store, order, parents, tables, total)
+        return self._model(store, fitting, order, parents, tables, total)
 
     def _candidates(
         self, placed: list[str], columns: list[str], cells: dict[str, int], limit: float, rng: np.random.Generator
@@ -120,7 +120,7 @@ class PrivBayes:
             pairs = [pairs[i] for i in keep]
         return pairs
 
-    def _model(self, store, order, parents, tables, total) -> Model:  # type: ignore[no-untyped-def]
+    def _model(self, store, fitting, order, parents, tables, total) -> Model:  # type: ignore[no-untyped-def]
         return PrivBayesModel(
             order=order,
             parents=parents,
@@ -133,5 +133,6 @@ class PrivBayes:
                 "theta": self.theta,
             },
             quantiles={},
+            **fitting.provenance(),
         )
 

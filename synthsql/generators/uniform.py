@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import register
+from synthsql.generators import Fitting, register
 from synthsql.model import Model
 
 __all__ = ["Uniform", "UniformModel"]
@@ -44,5 +44,5 @@ class Uniform:
 
     name = "uniform"
 
-    def fit(self, store: AggregateStore, /, *, budget: Any = None, rng: np.random.Generator | None = None) -> Model:
-        return UniformModel(spec=store.spec, params={}, quantiles={})
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
+        return UniformModel(spec=store.spec, params={}, quantiles={}, **fitting.provenance())

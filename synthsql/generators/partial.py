@@ -6,7 +6,7 @@ The released table has exactly the source's rows, one released row per source ro
 included, are copied verbatim, so a released record stays linked to its original one (which is what the expected
 match risk of :mod:`synthsql.metrics.match_risk` measures).
 
-Fit (aggregates only). A Bayesian network over the cells of the columns, as in :mod:`synthsql.generators.bayesnet`,
+Fit (aggregates only; ``ss.fit(con, table, synthesize=[...])``, or ``method="partial"``). A Bayesian network over the cells of the columns, as in :mod:`synthsql.generators.bayesnet`,
 but only the synthesized columns get conditional tables: the synthesized columns are visited in Prim's order starting
 from the kept columns (next the synthesized column sharing the most mutual information with a placed column; kept
 columns are placed from the start), and each takes as parents the placed column it shares most information with or,
@@ -15,28 +15,27 @@ earlier synthesized ones) whose joint count table has the largest mutual informa
 cells. Everything comes from 2-way and (k+1)-way marginals computed by the database
 (:class:`~synthsql.aggregates.AggregateStore`). Kept columns are *not* modelled: nothing is fitted for them.
 
-Materialisation (bounded memory). The source is read in batches of ``batch_rows`` rows, ordered by ``id`` when the
+Materialisation (bounded memory; ``ss.materialize(con, model, target)``). The source is read in batches of ``batch_rows`` rows, ordered by ``id`` when the
 model has one (a unique, non-NULL kept column) or else by every kept column (text compared byte by byte, NULLs
 last, so DuckDB and PostgreSQL read the rows in the same order): the kept values as they are, plus the cell codes of
 the kept columns that are parents, computed in the database by :func:`synthsql.discretize.encode`. The synthesized
 columns are drawn row by row from their conditional tables given those codes (ancestral sampling; a parent
 configuration not seen at fit time falls back to the column's 1-way marginal), decoded into values
-(:func:`synthsql.discretize.decode`), and each batch is written by :func:`synthsql.write.write_table`: one
+(:func:`synthsql.discretize.decode`), and the batches are written by :func:`synthsql.write.write_table`: one
 transaction, so a failure leaves no half-written table. Every synthesized column draws from a random stream of its
 own spawned from ``seed``, so the output does not depend on ``batch_rows``: the same seed gives the same table, on
 DuckDB and on PostgreSQL alike. (Rows tied on every kept column are identical as read, so their order does not
 matter.) Without an ``id`` the order is a sort on all kept columns; give ``id`` for a cheaper one-column sort.
 
 >>> import synthsql as ss
->>> from synthsql.partial import fit_partial, materialize_partial
 >>> db = ss.connect("duckdb://")
 >>> _ = db.backend.raw_sql(
 ...     "CREATE TABLE p AS SELECT i AS pid, i % 3 AS region, (i % 3) * 10 + i % 2 AS score FROM range(60) r(i)")
 >>> spec = ss.describe(db, "p", exclude=["pid"])
->>> model = fit_partial(db, "p", synthesize=["score"], spec=spec, id="pid")
+>>> model = ss.fit(db, "p", synthesize=["score"], spec=spec, id="pid")
 >>> model.kept, model.synthesize, model.parents
 (['pid', 'region'], ['score'], {'score': ['region']})
->>> str(materialize_partial(db, model, "p_partial", seed=1))
+>>> str(ss.materialize(db, model, "p_partial", seed=1))
 'p_partial'
 >>> db.backend.raw_sql("SELECT count(*) FROM p JOIN p_partial USING (pid, region)").fetchone()[0]
 60
@@ -44,7 +43,6 @@ matter.) Without an ``id`` the order is a sort on all kept columns; give ``id`` 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -55,8 +53,9 @@ import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
+import ibis
 from synthsql.aggregates import AggregateStore
-from synthsql.connection import Database, TableRef, connect
+from synthsql.connection import Database, TableRef
 from synthsql.discretize import decode, encode
 from synthsql.engines import Engine
 from synthsql.errors import (
@@ -67,16 +66,15 @@ from synthsql.errors import (
     TargetError,
     did_you_mean,
 )
-from synthsql.generators import CellSampler, check_int, conditional_cdf
+from synthsql.generators import CellSampler, Fitting, check_int, conditional_cdf, register
 from synthsql.generators.bayesnet import mutual_information
 from synthsql.metrics.match_risk import check_unique_id
 from synthsql import model_format
 from synthsql.model import BATCH_ROWS, Model, table_from_json, table_to_json
 from synthsql.model_format import StateCheck
-from synthsql.schema import NUMERIC_KINDS, TableSpec, describe
-from synthsql.write import write_table
+from synthsql.schema import NUMERIC_KINDS
 
-__all__ = ["PartialModel", "fit_partial", "materialize_partial"]
+__all__ = ["Partial", "PartialModel"]
 
 _METHOD = "partial synthesis"
 
@@ -85,7 +83,7 @@ class PartialModel(Model):
     """A partially synthetic model: conditional count tables of the synthesized columns given kept ones.
 
     Holds aggregates only, like every model; the kept columns are read from the source table (``source``) when the
-    model is materialised with :func:`materialize_partial`, so :meth:`sample` is refused.
+    model is released (:meth:`release`, which :func:`synthsql.materialize` writes), so :meth:`sample` is refused.
     """
 
     generator = "partial"
@@ -125,31 +123,53 @@ class PartialModel(Model):
         used = {p for name in self.order for p in self.parents[name]}
         return [name for name in self.kept if name in used]
 
-    # --- sampling -----------------------------------------------------------------------------------------------
-    def sample(self, n: int, seed: int | None = None, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        raise InvalidParameterError(
-            "A partially synthetic model keeps the source's records and cannot sample rows on its own: write it with "
-            "synthsql.partial.materialize_partial(con, model, target), which reads the kept columns from "
-            f"{self.source!r}."
-        )
+    # --- releasing ----------------------------------------------------------------------------------------------
+    def release_rows(self, rows: int | None) -> None:
+        """One released row per source row: the source decides the count, so ``rows`` must be left unset."""
+        if rows is not None:
+            raise InvalidParameterError("A partially synthetic table has one row per source row; leave rows unset.")
+        return None
 
-    def stream(
-        self, con: Database | Any, /, *, seed: int | None = None, batch_rows: int = BATCH_ROWS
+    def release(
+        self, db: Database, rows: int | None, seed: int | None, *, batch_rows: int = BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
         """The released rows as Arrow batches of at most ``batch_rows`` rows, read from the source in that order.
 
-        Columns come in the spec's order: kept ones as read from the source, synthesized ones drawn here.
+        Columns come in the spec's order: kept ones as read from the source, synthesized ones drawn here. An empty
+        source is refused (there is no record to release).
         """
-        db = connect(con)
+        self.release_rows(rows)
         batch_rows = check_int(_METHOD, "batch_rows", batch_rows, 1)
         streams = _streams(seed, len(self.order))
         query, codes, schema = _source_query(db, self)
         names = self.spec.names
+        empty = True
         for raw in db.stream(query, schema, batch_rows, concurrent=True):
+            empty = False
             found = {name: raw.column(alias).to_numpy() for name, alias in codes.items()}
             drawn = self._draw_batch(raw.num_rows, found, streams)
             arrays = [drawn[name] if name in drawn else raw.column(name) for name in names]
             yield pa.RecordBatch.from_arrays(arrays, names=names)
+        if empty:
+            raise EmptyTableError(f"Source table {self.source!r} is empty: there is no record to release.")
+
+    def template(self, db: Database) -> ibis.Table:
+        """The source's columns, as an empty table: the release keeps their types."""
+        t = db.table(self.source)
+        present = t.schema().names
+        for name in self.spec.names:
+            if name not in present:
+                raise ColumnNotFoundError(
+                    f"Column {name!r} of the model is not in its source table {self.source!r} any more."
+                    f"{did_you_mean(name, present)}"
+                )
+        return t.select(*self.spec.names).limit(0)
+
+    def sample(self, n: int, seed: int | None = None, *, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        raise InvalidParameterError(
+            "A partially synthetic model keeps the source's records and cannot sample rows on its own: write it with "
+            f"synthsql.materialize(con, model, target), which reads the kept columns from {self.source!r}."
+        )
 
     def _draw_batch(
         self, n: int, codes: dict[str, np.ndarray], streams: list[tuple[np.random.Generator, np.random.Generator]]
@@ -231,88 +251,107 @@ class PartialModel(Model):
 # --------------------------------------------------------------------------------------------------------------
 # Fit
 # --------------------------------------------------------------------------------------------------------------
-def fit_partial(
-    con: Database | Any,
-    table: str,
-    /,
-    *,
-    synthesize: Sequence[str],
-    spec: TableSpec | None = None,
-    seed: int | None = None,
-    id: str | None = None,
-    degree: int = 2,
-    candidates: int = 6,
-    max_cells: int = 100_000,
-) -> PartialModel:
-    """Fit a partially synthetic model of ``table``: the ``synthesize`` columns given the kept ones, on aggregates.
+@register
+class Partial:
+    """Partial synthesis of the ``synthesize`` columns given the kept ones, fitted on aggregates.
 
-    ``spec`` describes the table (inferred when omitted); ``id`` names a unique, non-NULL kept column that orders
-    the records when the model is materialised (default: all kept columns); ``degree``, ``candidates`` and
-    ``max_cells`` bound the parent sets as for ``bayesnet``. ``seed`` is recorded in the model (the fit itself draws
-    nothing). See the module documentation for the method; write the result with :func:`materialize_partial`.
+    ``id`` names a unique, non-NULL kept column that orders the records when the model is released (default: all
+    kept columns); ``degree``, ``candidates`` and ``max_cells`` bound the parent sets as for ``bayesnet``. See the
+    module documentation for the method. ``ss.fit(con, table, synthesize=[...])`` chooses this method.
     """
-    db = connect(con)
-    degree = check_int(_METHOD, "degree", degree, 1)
-    candidates = check_int(_METHOD, "candidates", candidates, 1)
-    max_cells = check_int(_METHOD, "max_cells", max_cells, 1)
-    ref = TableRef.parse(table)
-    present = db.table(ref).schema().names
-    names = _synthesize_names(synthesize, present, str(ref))
-    if id is not None:
-        if not isinstance(id, str):
+
+    name = "partial"
+    #: The release keeps the source's records (one row per source row), so the model cannot sample on its own.
+    keeps_records = True
+
+    def __init__(
+        self,
+        synthesize: Sequence[str] = (),
+        id: str | None = None,
+        degree: int = 2,
+        candidates: int = 6,
+        max_cells: int = 100_000,
+    ) -> None:
+        self.synthesize = _synthesize_names(synthesize)
+        if id is not None and not isinstance(id, str):
             raise InvalidParameterError(f"The 'id' parameter must be a column name. Got {id!r} instead.")
-        if id not in present:
-            raise ColumnNotFoundError(f"Id column {id!r} is not in table {str(ref)!r}.{did_you_mean(id, present)}")
-        if id in names:
+        if id is not None and id in self.synthesize:
             raise InvalidParameterError(
                 f"Column {id!r} is the id and is listed in synthesize=; the id links a released record to its "
                 "original and is kept verbatim."
             )
-    spec = spec if spec is not None else describe(db, str(ref))
-    for name in names:
-        if name not in spec.names:
-            raise ColumnNotFoundError(
-                f"Column {name!r} (in synthesize) is not in the spec of table {spec.table!r}."
-                f"{did_you_mean(name, spec.names)} Describe the table again or add it."
-            )
-        col = spec.column(name)
-        if not col.modelled:
+        self.id = id
+        self.degree = check_int(_METHOD, "degree", degree, 1)
+        self.candidates = check_int(_METHOD, "candidates", candidates, 1)
+        self.max_cells = check_int(_METHOD, "max_cells", max_cells, 1)
+
+    def check_table(self, present: Sequence[str], table: str) -> None:
+        """Refuse columns the source lacks, and a synthesize= list that keeps nothing, before anything is read."""
+        for name in self.synthesize:
+            if name not in present:
+                raise ColumnNotFoundError(
+                    f"Column {name!r} (in synthesize) is not in table {table!r}.{did_you_mean(name, present)}"
+                )
+        if set(self.synthesize) >= set(present):
             raise InvalidParameterError(
-                f"Column {name!r} (in synthesize) is not modelled (kind {col.kind!r}), so it cannot be synthesized; "
-                f"declare its kind with describe(..., columns={{{name!r}: {{'kind': 'categorical'}}}}) to model it."
+                f"synthesize= lists every column of table {table!r}: nothing would be kept. For a fully synthetic "
+                "table use ss.fit(con, table, ...) without synthesize=, and ss.materialize(...)."
             )
-    if id is not None and id not in spec.names:
-        raise ColumnNotFoundError(f"Id column {id!r} is not in the spec of table {spec.table!r}.")
-    missing = [name for name in spec.names if name not in present]
-    if missing:
-        raise ColumnNotFoundError(
-            f"Column {missing[0]!r} of the spec is not in table {str(ref)!r}.{did_you_mean(missing[0], present)}"
+        if self.id is not None and self.id not in present:
+            raise ColumnNotFoundError(
+                f"Id column {self.id!r} is not in table {table!r}.{did_you_mean(self.id, present)}"
+            )
+
+    def fit(self, store: AggregateStore, fitting: Fitting, /) -> PartialModel:
+        spec = store.spec
+        names = self.synthesize
+        for name in names:
+            if name not in spec.names:
+                raise ColumnNotFoundError(
+                    f"Column {name!r} (in synthesize) is not in the spec of table {spec.table!r}."
+                    f"{did_you_mean(name, spec.names)} Describe the table again or add it."
+                )
+            col = spec.column(name)
+            if not col.modelled:
+                raise InvalidParameterError(
+                    f"Column {name!r} (in synthesize) is not modelled (kind {col.kind!r}), so it cannot be "
+                    f"synthesized; declare its kind with describe(..., columns={{{name!r}: {{'kind': "
+                    "'categorical'}})) to model it."
+                )
+        if self.id is not None and self.id not in spec.names:
+            raise ColumnNotFoundError(f"Id column {self.id!r} is not in the spec of table {spec.table!r}.")
+        present = store.rows.schema().names
+        missing = [name for name in spec.names if name not in present]
+        if missing:
+            raise ColumnNotFoundError(
+                f"Column {missing[0]!r} of the spec is not in table {spec.table!r}.{did_you_mean(missing[0], present)}"
+            )
+        if self.id is not None:
+            check_unique_id(store.db, spec.table, self.id)
+        order, parents = _structure(
+            store, [n for n in spec.names if n in names], self.degree, self.candidates, self.max_cells
         )
-    if id is not None:
-        check_unique_id(db, str(ref), id)
-    store = AggregateStore(db, ref, spec)
-    order, parents = _structure(store, [n for n in spec.names if n in names], degree, candidates, max_cells)
-    counts = dict(zip(order, store.marginals([(*parents[x], x) for x in order]), strict=True))
-    quantiles = {
-        name: store.bin_quantiles(name)
-        for name in order
-        if spec.column(name).kind in NUMERIC_KINDS and any(not b.is_point for b in spec.column(name).bins or ())
-    }
-    return PartialModel(
-        source=str(ref),
-        synthesize=names,
-        order=order,
-        parents=parents,
-        counts=counts,
-        id=id,
-        spec=spec,
-        params={"degree": degree, "candidates": candidates, "max_cells": max_cells},
-        quantiles=quantiles,
-        seed=seed,
-    )
+        counts = dict(zip(order, store.marginals([(*parents[x], x) for x in order]), strict=True))
+        quantiles = {
+            name: store.bin_quantiles(name)
+            for name in order
+            if spec.column(name).kind in NUMERIC_KINDS and any(not b.is_point for b in spec.column(name).bins or ())
+        }
+        return PartialModel(
+            source=spec.table,
+            synthesize=names,
+            order=order,
+            parents=parents,
+            counts=counts,
+            id=self.id,
+            spec=spec,
+            params={"degree": self.degree, "candidates": self.candidates, "max_cells": self.max_cells},
+            quantiles=quantiles,
+            **fitting.provenance(),
+        )
 
 
-def _synthesize_names(synthesize: Any, present: Sequence[str], table: str) -> list[str]:
+def _synthesize_names(synthesize: Any) -> list[str]:
     if isinstance(synthesize, str) or not isinstance(synthesize, Iterable):
         raise InvalidParameterError(
             f"The 'synthesize' parameter must be a list of column names. Got {synthesize!r} instead."
@@ -327,15 +366,6 @@ def _synthesize_names(synthesize: Any, present: Sequence[str], table: str) -> li
             raise InvalidParameterError(f"The 'synthesize' parameter must hold column names. Got {name!r}.")
         if names.count(name) > 1:
             raise InvalidParameterError(f"Column {name!r} is listed twice in synthesize.")
-        if name not in present:
-            raise ColumnNotFoundError(
-                f"Column {name!r} (in synthesize) is not in table {table!r}.{did_you_mean(name, present)}"
-            )
-    if set(names) >= set(present):
-        raise InvalidParameterError(
-            f"synthesize= lists every column of table {table!r}: nothing would be kept. For a fully synthetic table "
-            "use ss.fit(con, table, ...) and ss.materialize(...)."
-        )
     return names
 
 
@@ -383,59 +413,8 @@ def _structure(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Materialisation
+# Release
 # --------------------------------------------------------------------------------------------------------------
-def materialize_partial(
-    con: Database | Any,
-    model: PartialModel,
-    target: str,
-    /,
-    *,
-    seed: int | None = None,
-    replace: bool = False,
-    batch_rows: int = BATCH_ROWS,
-) -> TableRef:
-    """Write the partially synthetic version of the model's source table to ``target``; return its name.
-
-    One row per source row: kept columns verbatim, synthesized columns drawn with ``seed`` (``None``: fresh
-    entropy). The source is read in batches of ``batch_rows`` rows; the write is one transaction, so a failure
-    leaves no half-written table. An existing ``target`` is replaced only with ``replace=True``; ``target`` equal
-    to the source is refused.
-    """
-    db = connect(con)
-    if not isinstance(model, PartialModel):
-        raise InvalidParameterError(
-            f"materialize_partial() takes a model from fit_partial(), got {type(model).__name__}; write a fully "
-            "synthetic model with ss.materialize()."
-        )
-    batch_rows = check_int(_METHOD, "batch_rows", batch_rows, 1)
-    _check_seed(seed)
-    ref = TableRef.parse(target).check_target()
-    source = TableRef.parse(model.source)
-    current = db.backend.current_database
-    if ref.name == source.name and (ref.schema or current) == (source.schema or current):
-        raise TargetError(f"Target {str(ref)!r} is the source table {str(source)!r}; synthsql never writes the source.")
-    exists = db.exists(ref)
-    if exists and not replace:
-        raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
-    t = db.table(source)
-    present = t.schema().names
-    for name in model.spec.names:
-        if name not in present:
-            raise ColumnNotFoundError(
-                f"Column {name!r} of the model is not in its source table {str(source)!r} any more."
-                f"{did_you_mean(name, present)}"
-            )
-    template = t.select(*model.spec.names).limit(0)
-    batches = model.stream(db, seed=seed, batch_rows=batch_rows)
-    with contextlib.closing(batches):
-        first = next(batches, None)
-        if first is None:
-            raise EmptyTableError(f"Source table {str(source)!r} is empty: there is no record to release.")
-        write_table(db, ref, itertools.chain([first], batches), template=template, replace=exists)
-    return ref
-
-
 def _check_seed(seed: Any) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise InvalidParameterError(f"The 'seed' parameter must be None or an int >= 0. Got {seed!r} instead.")

@@ -1,0 +1,240 @@
+"""The one sequencer of a run: what happens in which order when a model is fitted and when it is released.
+
+``fit`` settles everything a fit depends on before the first aggregate is read, in this order:
+
+1. the method and its parameters, the privacy parameters and the caps (errors here read nothing);
+2. the privacy budget (with the share reserved for estimating domains, when asked for);
+3. the holdout split: the training rows are set apart as a temporary table, and everything the model learns, DP
+   domains and the table's description included, is read from them only (the held-out rows stay unseen for the
+   risk measures that use them as a control set; a DP guarantee covers only the rows it was spent on);
+4. the domains: declared ones checked for a DP method, undeclared ones estimated with DP or described;
+5. the generator's fit on an :class:`~synthsql.aggregates.AggregateStore`, given a :class:`~synthsql.generators.Fitting`
+   (seed, budget, holdout): it returns the complete model, which is not patched afterwards.
+
+``materialize`` checks the target and the row count, asks the model for its released rows as Arrow batches
+(:meth:`~synthsql.model.Model.release`: sampled, or read from the source for partial synthesis) and hands them to
+:func:`~synthsql.write.write_table`, together with the DP ledger, in one transaction.
+
+Evaluation (:func:`synthsql.evaluate`) and a catalog's build (:func:`synthsql.catalog.build`) run these steps
+through the public functions here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from synthsql.aggregates import MAX_AGGREGATE_CELLS, AggregateStore, check_max_cells
+from synthsql.connection import Database, TableRef, connect
+from synthsql.dp_domains import estimate_domains, undeclared
+from synthsql.errors import InvalidParameterError, TargetError
+from synthsql.generators import REGISTRY, Fitting, check_int, get_generator, public_domains
+from synthsql.model import BATCH_ROWS, Model
+from synthsql.privacy import Budget, check_noise
+from synthsql.schema import TableSpec, describe
+from synthsql.write import MAX_ROWS, check_rows, privacy_table, write_table
+
+__all__ = ["fit", "materialize"]
+
+
+def fit(
+    con: Database | Any,
+    table: str,
+    /,
+    *,
+    method: str = "bayesnet",
+    spec: TableSpec | None = None,
+    seed: int | None = None,
+    epsilon: float | None = None,
+    delta: float | None = None,
+    budget: Budget | None = None,
+    holdout: Any = None,
+    synthesize: Sequence[str] | None = None,
+    domain_share: float | None = None,
+    noise: str = "private",
+    noise_seed: int | None = None,
+    max_aggregate_cells: int = MAX_AGGREGATE_CELLS,
+    **params: Any,
+) -> Model:
+    """Fit a generator on aggregates of ``table`` computed in its database.
+
+    ``spec`` is the table's description (from :func:`synthsql.describe`, inferred when omitted); ``params`` go to
+    the method (``degree=2`` for ``bayesnet``, say).
+
+    Differentially private methods (``mst``, ``aim``, ``privbayes``) take ``epsilon`` and ``delta`` (default
+    1e-9), or a :class:`~synthsql.privacy.Budget` whose remaining rho they spend, and a ``spec`` whose domains are
+    declared (public), never read from the data; the model records its ledger (:meth:`Model.ledger`). Their noise
+    always comes from OpenDP's unseeded samplers: ``seed`` drives only the non-private randomness of the fit and
+    never the noise. ``noise="reproducible"`` with a ``noise_seed`` makes the noise repeatable for tests and audits,
+    and marks the model as NOT differentially private (see :mod:`synthsql.privacy`); the noise seed is never stored.
+    ``domain_share`` (in (0, 1)) instead spends that share of the budget on estimating the undeclared domains with
+    DP (:mod:`synthsql.dp_domains`; half of delta is then reserved for category discovery).
+
+    ``synthesize`` asks for partial synthesis (method ``partial``, :mod:`synthsql.generators.partial`): only the
+    listed columns are regenerated, conditionally on the kept ones, which are copied from the source when the model
+    is materialised (with ``degree``, ``candidates`` and ``max_cells`` as for ``bayesnet``, and ``id=`` a unique
+    row identifier).
+
+    ``max_aggregate_cells`` caps the cells of all the marginals the fit may hold (default
+    :data:`~synthsql.aggregates.MAX_AGGREGATE_CELLS`); a fit that would need more is refused before the query runs.
+
+    ``holdout`` (a :class:`synthsql.holdout.Holdout`) sets a share of the rows aside: the model is fitted on the
+    rest only, and records the split so that risk measures can use the held-out rows as a control set.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 3 AS g, (i * 7) % 10 AS x FROM range(50) r(i)")
+    >>> model = ss.fit(db, "t", method="independent", seed=1)
+    >>> model.to_arrow(5, seed=2).num_rows
+    5
+    """
+    db = connect(con)
+    # 1. parameters, before the database is read
+    if synthesize is not None:
+        if method not in ("bayesnet", "partial") or holdout is not None:
+            raise InvalidParameterError(
+                "Partial synthesis (synthesize=[...]) is its own method (Bayesian-network conditionals), without "
+                "epsilon, budget or holdout; leave method unset."
+            )
+        method, params = "partial", {**params, "synthesize": synthesize}
+    elif method == "partial" and holdout is not None:
+        raise InvalidParameterError("Partial synthesis keeps every source record, so it takes no holdout.")
+    generator = get_generator(method, **params)
+    check_max_cells(max_aggregate_cells)
+    private = getattr(generator, "private", False)
+    ref = TableRef.parse(table)
+    _check_privacy_parameters(method, private, epsilon, delta, budget, domain_share, noise, noise_seed)
+    check_table = getattr(generator, "check_table", None)
+    if check_table is not None:
+        check_table(db.table(ref).schema().names, str(ref))
+    # 2. the budget
+    todo = undeclared(db, ref, spec) if private and domain_share is not None else []  # the column types only
+    if private and budget is None:
+        delta = 1e-9 if delta is None else delta
+        needs_delta = any(kind == "categorical" for _, kind, _ in todo)
+        reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
+        budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
+    fitting = Fitting(seed=seed, budget=budget, holdout=holdout)
+    # 3. the holdout split: the training rows set apart (their row hash computed once, not in every aggregate)
+    with _training_rows(db, ref, holdout) as rows:
+        # 4. the domains, from the training rows only
+        if private:
+            if todo:
+                spec = estimate_domains(db, ref, spec, budget, share=float(domain_share), rows=rows)
+            spec = public_domains(spec, str(ref), method)
+        elif spec is None:
+            spec = describe(db, str(ref), rows=rows)
+        elif holdout is not None:
+            spec = dataclasses.replace(spec, n_rows=rows.count().execute())
+        # 5. the generator's fit, on aggregates of those rows
+        return generator.fit(AggregateStore(db, rows, spec, max_cells=max_aggregate_cells), fitting)
+
+
+def _check_privacy_parameters(
+    method: str,
+    private: bool,
+    epsilon: Any,
+    delta: Any,
+    budget: Any,
+    domain_share: Any,
+    noise: str,
+    noise_seed: Any,
+) -> None:
+    if domain_share is not None and not private:
+        raise InvalidParameterError("'domain_share' applies to the differentially private methods only.")
+    if not private:
+        if epsilon is not None or delta is not None or budget is not None or noise != "private" or noise_seed is not None:
+            dp = ", ".join(sorted(n for n, c in REGISTRY.items() if getattr(c, "private", False)))
+            raise InvalidParameterError(
+                f"Method {method!r} is not differentially private, so 'epsilon', 'delta', 'budget', 'noise' and "
+                f"'noise_seed' do not apply; the DP methods are {dp}."
+            )
+        return
+    check_noise(noise, noise_seed)
+    if domain_share is not None and (
+        isinstance(domain_share, bool) or not isinstance(domain_share, (int, float)) or not 0 < domain_share < 1
+    ):
+        raise InvalidParameterError(f"'domain_share' must be in (0, 1), got {domain_share!r}.")
+    if budget is None and epsilon is None:
+        raise InvalidParameterError(
+            f"Method {method!r} is differentially private: give the privacy parameter 'epsilon' (and 'delta', "
+            "default 1e-9), e.g. fit(..., epsilon=1.0, delta=1e-9)."
+        )
+    if budget is not None and (epsilon is not None or delta is not None or noise != "private" or noise_seed is not None):
+        raise InvalidParameterError(
+            "Give either 'budget' or 'epsilon'/'delta' (and 'noise'), not both: a Budget carries its own noise setting."
+        )
+
+
+@contextlib.contextmanager
+def _training_rows(db: Database, ref: TableRef, holdout: Any) -> Any:
+    """The rows a fit reads: the whole table, or the training rows of ``holdout`` as a temporary table dropped at
+    the end."""
+    if holdout is None:
+        yield db.table(ref)
+        return
+    training = f"_synthsql_training_{secrets.token_hex(6)}"
+    db.backend.create_table(training, holdout.training(db.table(ref)), temp=True)
+    try:
+        yield db.backend.table(training)
+    finally:
+        db.backend.drop_table(training, force=True)
+
+
+def materialize(
+    con: Database | Any,
+    model: Model,
+    target: str,
+    /,
+    *,
+    rows: int | None = None,
+    seed: int | None = None,
+    replace: bool = False,
+    batch_rows: int = BATCH_ROWS,
+    max_rows: int = MAX_ROWS,
+) -> TableRef:
+    """Write the release of ``model`` to the table ``target``: ``rows`` sampled rows (default: as many as the
+    source had), or, for a partially synthetic model, one row per source row.
+
+    Column names and types are the source table's when it is in the same database (else they follow the sampled
+    Arrow types). An existing ``target`` is replaced only with ``replace=True``, and only once the new table is
+    complete; ``target`` equal to the source is refused. More than ``max_rows`` rows (default
+    :data:`~synthsql.write.MAX_ROWS`) are refused before anything is drawn; raise the cap to write more. A DP model's
+    ledger lands in ``<target>__privacy`` in the same transaction.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 3 AS g, i * 0.5 AS x FROM range(40) r(i)")
+    >>> model = ss.fit(db, "t", method="independent")
+    >>> str(ss.materialize(db, model, "t_synth", rows=10, seed=1))
+    't_synth'
+    """
+    db = connect(con)
+    if not isinstance(model, Model):
+        raise InvalidParameterError(f"materialize() takes a fitted Model, got {type(model).__name__}.")
+    ref = TableRef.parse(target).check_target()
+    source = TableRef.parse(model.spec.table)
+    if db.same_table(ref, source):
+        raise TargetError(f"Target {str(ref)!r} is the source table {str(source)!r}; synthsql never writes the source.")
+    rows = model.release_rows(rows)
+    if rows is not None:
+        check_rows(rows, max_rows)
+    batch_rows = check_int("materialize", "batch_rows", batch_rows, 1)
+    exists = db.exists(ref)
+    if exists and not replace:
+        raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
+    privacy = None
+    if model.privacy is not None:
+        privacy = ref.companion("__privacy")
+        if db.exists(privacy) and not replace:
+            raise TargetError(f"Table {str(privacy)!r} already exists; pass replace=True to replace it.")
+    template = model.template(db)
+    batches = model.release(db, rows, seed, batch_rows=batch_rows)
+    with contextlib.closing(batches), db.transaction():  # the table and its privacy ledger land together or not at all
+        write_table(db, ref, batches, template=template, replace=exists)
+        if privacy is not None:
+            write_table(db, privacy, privacy_table(model), replace=True)
+    return ref
