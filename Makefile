@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   -- virtual environment, install, synthesize a shipped real dataset with every method
-#   make test   -- the same environment, then the whole test suite on DuckDB and PostgreSQL
+#   make test   -- the same environment (with the Spark extra; Spark needs Java 17), then the whole test suite on
+#                  DuckDB and PostgreSQL, and the Spark tests on a local Spark session
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -11,7 +12,7 @@ STAMP   = $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,spark]"
 	touch $(STAMP)
 
 demo: $(STAMP)

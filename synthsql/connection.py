@@ -103,7 +103,7 @@ class Database:
         self.url = url
         self._transaction_depth = 0
         #: What differs on this engine (:mod:`synthsql.engines`); PostgreSQL pins its session settings here.
-        self.engine: Engine = ENGINES[backend.name](backend.con, _redact(url))
+        self.engine: Engine = ENGINES[backend.name](ENGINES[backend.name].raw_of(backend), _redact(url))
 
     def __repr__(self) -> str:
         return f"Database({self.dialect}{', ' + _redact(self.url) if self.url else ''})"
@@ -115,8 +115,8 @@ class Database:
 
     @property
     def raw(self) -> Any:
-        """The DB-API connection under Ibis (duckdb or psycopg)."""
-        return self.backend.con
+        """The connection under Ibis (a duckdb or psycopg connection, a SparkSession)."""
+        return self.engine.raw
 
     # --- tables -------------------------------------------------------------------------------------------
     def list_tables(self, schema: str | None = None) -> list[str]:
@@ -217,10 +217,16 @@ def connect(
 ) -> Database:
     """Open a database for synthsql.
 
-    ``target`` is a URL, an Ibis backend, or a :class:`Database` (returned as it is). URL query parameters and
-    ``options`` go to the backend: for DuckDB, configuration such as ``memory_limit='2GB'`` or ``threads=2``, and
-    ``read_only=true``. A DuckDB file that does not exist is refused (a mistyped path would otherwise become a new,
-    empty database) unless ``create=True``. Credentials never appear in an error message or a repr.
+    ``target`` is a URL, an Ibis backend, a ``pyspark.sql.SparkSession``, or a :class:`Database` (returned as it
+    is). URL query parameters and ``options`` go to the backend: for DuckDB, configuration such as
+    ``memory_limit='2GB'`` or ``threads=2``, and ``read_only=true``. A DuckDB file that does not exist is refused (a
+    mistyped path would otherwise become a new, empty database) unless ``create=True``. Credentials never appear in
+    an error message or a repr.
+
+    Spark (the ``[spark]`` extra, Java 17): ``spark://local[2]`` starts (or joins) a local session with two
+    threads, ``spark://host:7077`` joins a standalone cluster's master; query parameters are Spark settings
+    (``spark://local[2]?spark.sql.warehouse.dir=/data/warehouse``). Where a session exists already (a notebook, a
+    cluster job), pass it: ``connect(spark)``.
 
     >>> db = connect("duckdb://")            # in memory
     >>> db.dialect
@@ -230,6 +236,10 @@ def connect(
         return target
     if isinstance(target, BaseBackend):
         return Database(target)
+    if type(target).__module__.startswith("pyspark.sql") and type(target).__name__ == "SparkSession":
+        return Database(ibis.pyspark.connect(target))
+    if isinstance(target, str) and target.lower().startswith("spark://"):
+        return _connect_spark(target, options)
     if not isinstance(target, str):
         raise ConnectionError(f"connect() takes a URL or an Ibis backend, got {type(target).__name__}.")
     parts = urlsplit(target)
@@ -261,14 +271,41 @@ def connect(
         else:
             raise ConnectionError(
                 f"Unknown database URL scheme {scheme!r} in {_redact(target)!r}."
-                f"{did_you_mean(scheme, ['duckdb', 'postgresql'])} Use duckdb:///file.duckdb, duckdb:// or "
-                "postgresql://user@host:port/database."
+                f"{did_you_mean(scheme, ['duckdb', 'postgresql', 'spark'])} Use duckdb:///file.duckdb, duckdb://, "
+                "postgresql://user@host:port/database or spark://local[2]."
             )
     except ConnectionError:
         raise
     except Exception as err:
         raise ConnectionError(f"Could not connect to {_redact(target)}: {_mask(str(err), target)}") from None
     return Database(backend, target)
+
+
+def _connect_spark(url: str, options: dict[str, Any]) -> Database:
+    """A Spark session for ``spark://local[n]`` or ``spark://host:port`` (see :func:`connect`)."""
+    rest = url[len("spark://"):]
+    where, _, query = rest.partition("?")
+    if not where or "/" in where:
+        raise ConnectionError(
+            f"A Spark URL names a master: spark://local[2] or spark://host:7077, got {_redact(url)!r}."
+        )
+    master = where if where.startswith("local") else f"spark://{where}"
+    settings = {**dict(parse_qsl(query)), **{k: str(v) for k, v in options.items()}}
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConnectionError(
+            "Spark needs the pyspark package and Java 17: pip install 'synthsql[spark]' (and, on Debian, "
+            "apt-get install openjdk-17-jre-headless)."
+        ) from None
+    builder = SparkSession.builder.master(master).appName("synthsql")
+    for key, value in {"spark.ui.showConsoleProgress": "false", **settings}.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as err:
+        raise ConnectionError(f"Could not start Spark for {_redact(url)}: {_mask(str(err), url)}") from None
+    return Database(ibis.pyspark.connect(session), url)
 
 
 #: Query parameters whose values are secrets: masked wherever a URL is shown.
@@ -288,9 +325,13 @@ def _flag(name: str, value: Any) -> bool:
 
 def _secrets(url: str) -> list[str]:
     """The secret values in a URL (its password, secret query parameters), raw and percent-decoded."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() in _SECRET_PARAMS and v]
+    try:
+        parts = urlsplit(url)
+        password, query = parts.password, parts.query
+    except ValueError:  # not a host the URL parser knows (spark://local[2]): no password in it
+        password, query = None, url.partition("?")[2]
+    found = [password] if password else []
+    found += [v for k, v in parse_qsl(query) if k.lower() in _SECRET_PARAMS and v]
     return sorted({s for v in found for s in (v, unquote(v)) if s}, key=len, reverse=True)
 
 

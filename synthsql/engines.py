@@ -7,7 +7,13 @@ from inlining a derived table, and byte-order text sorting live here, so that ot
 than compare dialect names. Adding an engine is one class here plus its test fixture.
 
 The bulk append that :mod:`synthsql.write` streams synthetic batches through is here too: an ``INSERT`` from an
-Arrow stream on DuckDB, ``COPY`` on PostgreSQL.
+Arrow stream on DuckDB, ``COPY`` on PostgreSQL, Spark DataFrames on Spark. So is publishing: every table synthsql
+writes is built under a staging name (:func:`staging_name`) and then *published* under its own name
+(:meth:`Engine.publish`). DuckDB and PostgreSQL make DDL transactional, so a publish is a drop and a rename inside
+the transaction. Spark has no multi-statement transactions: there the publishes of a whole block (a synthetic
+table and its ``__privacy`` ledger, say) wait until the block has succeeded, and a failed block drops its staging
+tables instead, so no partial table ever appears under a published name; staging tables an interrupted process
+left behind are dropped by a later run (:meth:`SparkEngine.transaction`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Protocol
 
@@ -26,7 +33,25 @@ from sqlglot import exp
 
 from synthsql.errors import ConnectionError, DatabaseFailure
 
-__all__ = ["ENGINES", "PINNED_POSTGRES_SETTINGS", "DuckDBEngine", "Engine", "PostgresEngine", "for_dialect"]
+__all__ = [
+    "ENGINES",
+    "PINNED_POSTGRES_SETTINGS",
+    "PINNED_SPARK_SETTINGS",
+    "DuckDBEngine",
+    "Engine",
+    "PostgresEngine",
+    "SparkEngine",
+    "for_dialect",
+    "staging_name",
+]
+
+#: The prefix of every staging table: ``_synthsql_tmp_<unix seconds>_<random hex>``.
+STAGING_PREFIX = "_synthsql_tmp_"
+
+
+def staging_name() -> str:
+    """A fresh staging table name that records when it was made (so that a later run can tell a stale one)."""
+    return f"{STAGING_PREFIX}{int(time.time())}_{secrets.token_hex(6)}"
 
 
 class BatchStream(Protocol):
@@ -55,6 +80,11 @@ class Engine:
         self.raw = raw
         self.where = where
 
+    @classmethod
+    def raw_of(cls, backend: Any) -> Any:
+        """The connection (or session) under an Ibis backend of this engine."""
+        return backend.con
+
     def execute(self, sql: str) -> None:
         raise NotImplementedError
 
@@ -75,6 +105,32 @@ class Engine:
         """True when ``err`` says another session changed the same table at the same time."""
         raise NotImplementedError
 
+    def create_temporary(self, name: str, query: exp.Expression) -> None:
+        """Compute ``query`` once into the temporary table ``name``, seen by this session only."""
+        create = exp.Create(this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="TABLE",
+                            expression=query, properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+        self.execute(self.render(create))
+
+    def drop_temporary(self, name: str) -> None:
+        self.execute(self.render(exp.Drop(this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="TABLE",
+                                          exists=True)))
+
+    def stage(self, table: exp.Table) -> None:
+        """Note a staging table made in the current transaction. DuckDB and PostgreSQL roll it back with the
+        transaction; an engine without transactions drops it when the transaction fails."""
+
+    def publish(self, staging: exp.Table, target: exp.Table, *, exists: bool) -> None:
+        """Make the staging table the table ``target`` (dropping ``target`` first when it ``exists``), in the
+        current transaction: at once here, where DDL is transactional."""
+        if exists:
+            self.execute(self.render(exp.Drop(this=target.copy(), kind="TABLE")))
+        rename = exp.AlterRename(this=exp.Table(this=target.this.copy()))
+        self.execute(self.render(exp.Alter(this=staging.copy(), kind="TABLE", actions=[rename])))
+
+    def drop(self, table: exp.Table) -> None:
+        """Drop ``table`` if it exists, in the current transaction (with the publishes, where they wait)."""
+        self.execute(self.render(exp.Drop(this=table.copy(), kind="TABLE", exists=True)))
+
     def append(self, table: exp.Table, schema: pa.Schema, stream: BatchStream) -> None:
         """Write every batch of ``stream`` (columns as in ``schema``) into ``table``, in the current transaction;
         ``stream`` is closed when this returns or fails."""
@@ -85,6 +141,10 @@ class Engine:
 
     def storable(self, dtype: dt.DataType) -> dt.DataType:
         """The column type this engine stores a value of ``dtype`` in, exactly."""
+        return dtype
+
+    def exact_type(self, dtype: dt.DataType) -> dt.DataType:
+        """The type a column of ``dtype`` read from this engine has, spelled in full (what a spec records)."""
         return dtype
 
     def fence_subqueries(self, tree: exp.Select) -> None:
@@ -345,8 +405,232 @@ class PostgresEngine(Engine):
         return PostgresCompiler()
 
 
+#: Session settings synthsql pins on every Spark session, and the value each must have afterwards.
+#: ``caseSensitive``: column and table names keep their case, as on DuckDB and PostgreSQL (``Age`` and ``age`` are
+#: two columns). ``ansi.enabled``: overflow, invalid casts and division by zero are errors, not silent NULLs.
+#: ``session.timeZone``: timestamps are read and written in UTC, whatever the driver machine's zone.
+PINNED_SPARK_SETTINGS = {
+    "spark.sql.caseSensitive": "true",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+#: Functions DuckDB and PostgreSQL have and Spark lacks, defined for each Spark session as SQL functions (no
+#: Python runs per row): ``isfinite`` of a date or timestamp (Spark has no infinite dates: true unless NULL).
+SPARK_FUNCTIONS = (
+    "CREATE OR REPLACE TEMPORARY FUNCTION isfinite(x TIMESTAMP_NTZ) RETURNS BOOLEAN "
+    "RETURN CASE WHEN x IS NULL THEN NULL ELSE TRUE END",
+)
+
+
+class SparkEngine(Engine):
+    """Apache Spark through Ibis's pyspark backend (a local or cluster ``SparkSession``).
+
+    Spark runs every statement as a job (about a second each on a local session), so synthsql's aggregates, which
+    ask for many cells per statement, matter more here than anywhere. It has no multi-statement transactions:
+    :meth:`transaction` defers publishing (see the module documentation). Tables are created in the session's
+    default format (``spark.sql.sources.default``, Parquet unless configured); where the catalog is Iceberg or
+    Delta, a publish is still a drop and a rename.
+    """
+
+    name = "pyspark"
+    dialect = "spark"
+    #: Rows per DataFrame appended: each append is a Spark job, so batches are gathered up to this many rows.
+    STATEMENT_ROWS = 1_000_000
+    #: A staging table older than this is left over from an interrupted run, and a later run drops it.
+    STALE_SECONDS = 6 * 3600
+
+    def __init__(self, raw: Any, where: str = "") -> None:
+        super().__init__(raw, where)
+        self._pending: list[tuple[str, Any]] | None = None  # publishes and drops waiting for the block's end
+        self._staged: list[exp.Table] = []
+        self._pin_session()
+
+    @classmethod
+    def raw_of(cls, backend: Any) -> Any:
+        return backend._session
+
+    def _pin_session(self) -> None:
+        conf = self.raw.conf
+        for name, value in PINNED_SPARK_SETTINGS.items():
+            conf.set(name, value)
+            actual = conf.get(name)
+            if str(actual).lower() != value.lower():
+                raise ConnectionError(
+                    f"The Spark session setting {name} is {actual!r} after synthsql set it to {value!r}; synthsql "
+                    "relies on it (see PINNED_SPARK_SETTINGS) and will not run without it."
+                )
+        for statement in SPARK_FUNCTIONS:
+            self.raw.sql(statement).collect()
+
+    def render(self, statement: exp.Expression) -> str:
+        from ibis.backends.sql.dialects import PySpark
+
+        return statement.sql(dialect=PySpark)
+
+    def execute(self, sql: str) -> None:
+        self.raw.sql(sql).collect()
+
+    def fetchall(self, sql: str) -> list[tuple]:
+        return [tuple(row) for row in self.raw.sql(sql).collect()]
+
+    def stream(self, sql: str, schema: pa.Schema, batch_rows: int, *, concurrent: bool) -> Iterator[pa.RecordBatch]:
+        """The rows through the driver one partition at a time (``toLocalIterator``), in batches of ``batch_rows``;
+        Spark's reads never block its writes, so ``concurrent`` needs nothing more."""
+        struct = pa.struct(list(schema))
+        rows: list[tuple] = []
+        for row in self.raw.sql(sql).toLocalIterator(prefetchPartitions=False):
+            rows.append(tuple(row))
+            if len(rows) == batch_rows:
+                yield pa.RecordBatch.from_struct_array(pa.array(rows, type=struct))
+                rows = []
+        if rows:
+            yield pa.RecordBatch.from_struct_array(pa.array(rows, type=struct))
+
+    @contextlib.contextmanager
+    def transaction(self, *, snapshot: bool) -> Iterator[None]:
+        """No transaction: the block's publishes and drops wait and run, in order, once it has succeeded; if it
+        fails, its staging tables are dropped and nothing is published. Stale staging tables (older than
+        :attr:`STALE_SECONDS`) are dropped first. ``snapshot`` has no effect: each statement reads the tables as
+        they are when it runs."""
+        self._drop_stale()
+        self._pending, self._staged = [], []
+        try:
+            yield
+        except BaseException:
+            self._pending = None
+            for table in self._staged:
+                with contextlib.suppress(Exception):
+                    super().drop(table)
+            self._staged = []
+            raise
+        pending, self._pending = self._pending, None
+        staged, self._staged = self._staged, []
+        self._run_publishes(pending, staged)
+
+    def _run_publishes(self, pending: list[tuple[str, Any]], staged: list[exp.Table]) -> None:
+        """Each publish moves the existing table aside, renames the staging table into place, and the old tables
+        are dropped once every publish is done. A failing step puts the table it moved aside back and drops the
+        staging tables not yet published."""
+        moved: list[exp.Table] = []
+        try:
+            for kind, args in pending:
+                if kind == "drop":
+                    super().drop(args)
+                    continue
+                staging, target = args
+                aside = None
+                if self._exists(target):
+                    aside = exp.Table(this=exp.to_identifier(staging_name(), quoted=True), db=target.args.get("db"))
+                    self._rename(target, aside)
+                try:
+                    self._rename(staging, target)
+                except BaseException:
+                    if aside is not None:
+                        self._rename(aside, target)
+                    raise
+                staged = [t for t in staged if t != staging]
+                if aside is not None:
+                    moved.append(aside)
+        except BaseException:
+            for table in staged:
+                with contextlib.suppress(Exception):
+                    super().drop(table)
+            raise
+        finally:
+            for table in moved:
+                with contextlib.suppress(Exception):
+                    super().drop(table)
+
+    def _rename(self, table: exp.Table, to: exp.Table) -> None:
+        rename = exp.AlterRename(this=exp.Table(this=to.this.copy()))
+        self.execute(self.render(exp.Alter(this=table.copy(), kind="TABLE", actions=[rename])))
+
+    def _exists(self, table: exp.Table) -> bool:
+        return bool(self.raw.catalog.tableExists(table.name, table.db or None))
+
+    def create_temporary(self, name: str, query: exp.Expression) -> None:
+        """A cached temporary view (``CACHE TABLE ... AS``): computed once, held by the executors, seen by this
+        session only."""
+        self.execute(f"CACHE TABLE {self.render(exp.to_identifier(name, quoted=True))} AS {self.render(query)}")
+
+    def drop_temporary(self, name: str) -> None:
+        quoted = self.render(exp.to_identifier(name, quoted=True))
+        self.execute(f"UNCACHE TABLE IF EXISTS {quoted}")
+        self.execute(f"DROP VIEW IF EXISTS {quoted}")
+
+    def stage(self, table: exp.Table) -> None:
+        self._staged.append(table.copy())
+
+    def publish(self, staging: exp.Table, target: exp.Table, *, exists: bool) -> None:
+        if self._pending is None:
+            raise RuntimeError("a Spark publish must happen inside a transaction block")
+        self._pending.append(("publish", (staging.copy(), target.copy())))
+
+    def drop(self, table: exp.Table) -> None:
+        if self._pending is None:
+            super().drop(table)
+        else:
+            self._pending.append(("drop", table.copy()))
+
+    def _drop_stale(self) -> None:
+        """Drop staging tables an interrupted run left behind (named by :func:`staging_name`, older than
+        :attr:`STALE_SECONDS`), in the current database."""
+        now = time.time()
+        for row in self.raw.sql(f"SHOW TABLES LIKE '{STAGING_PREFIX}*'").collect():
+            name = row["tableName"]
+            stamp = name[len(STAGING_PREFIX):].split("_", 1)[0]
+            if not row["isTemporary"] and stamp.isdigit() and now - int(stamp) > self.STALE_SECONDS:
+                with contextlib.suppress(Exception):
+                    super().drop(exp.Table(this=exp.to_identifier(name, quoted=True)))
+
+    def append(self, table: exp.Table, schema: pa.Schema, stream: BatchStream) -> None:
+        """One Spark DataFrame per ~:attr:`STATEMENT_ROWS` rows, inserted by position into ``table``."""
+        name = self.render(table)
+        try:
+            gathered: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in stream:
+                gathered.append(_plain(batch))
+                rows += batch.num_rows
+                if rows >= self.STATEMENT_ROWS:
+                    self._insert(name, schema, gathered)
+                    gathered, rows = [], 0
+            if rows:
+                self._insert(name, schema, gathered)
+        finally:
+            stream.close()
+
+    def _insert(self, name: str, schema: pa.Schema, batches: list[pa.RecordBatch]) -> None:
+        data = pa.Table.from_batches(batches)
+        self.raw.createDataFrame(data).write.insertInto(name)
+
+    def conflicts(self, err: BaseException) -> bool:
+        text = str(err)
+        return "TABLE_OR_VIEW_ALREADY_EXISTS" in text or "TABLE_OR_VIEW_NOT_FOUND" in text
+
+    def storable(self, dtype: dt.DataType) -> dt.DataType:
+        """No unsigned integers: the next wider signed type, DECIMAL(20, 0) for UBIGINT."""
+        if dtype.is_unsigned_integer():
+            return dt.Decimal(20, 0) if dtype.is_uint64() else {1: dt.int16, 2: dt.int32, 4: dt.int64}[dtype.nbytes]
+        return dtype
+
+    def exact_type(self, dtype: dt.DataType) -> dt.DataType:
+        """Spark's timestamps are microseconds, which its Ibis backend leaves unsaid."""
+        if dtype.is_timestamp() and dtype.scale is None:
+            return dtype.copy(scale=6)
+        return dtype
+
+    @classmethod
+    def compiler(cls) -> Any:
+        from ibis.backends.sql.compilers import PySparkCompiler
+
+        return PySparkCompiler()
+
+
 #: The engine class for each Ibis backend name synthsql supports.
-ENGINES: dict[str, type[Engine]] = {cls.name: cls for cls in (DuckDBEngine, PostgresEngine)}
+ENGINES: dict[str, type[Engine]] = {cls.name: cls for cls in (DuckDBEngine, PostgresEngine, SparkEngine)}
 
 
 def for_dialect(dialect: str) -> type[Engine]:

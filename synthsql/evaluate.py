@@ -23,7 +23,6 @@ leaves the database as it was.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from synthsql.connection import Database, TableRef, connect
+from synthsql.engines import staging_name
 from synthsql.holdout import Holdout
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
 from synthsql.metrics.fitness import Rule, check_rules, column_distances, column_summary
@@ -264,25 +264,21 @@ def _write_together(
 ) -> None:
     """Write each frame to its table (and drop the tables ``drop``) so that all change together or none does.
 
-    Each frame is written (atomically, by :func:`~synthsql.write.write_table`) under a temporary name; then one
-    transaction drops the old tables and renames the new ones into place. A failure before that transaction drops
-    the temporary tables and leaves the targets as they were.
+    Each frame is written (atomically, by :func:`~synthsql.write.write_table`) under a staging name; then one
+    transaction drops the old tables and publishes the new ones (:meth:`~synthsql.engines.Engine.publish`). A
+    failure before that transaction drops the staging tables and leaves the targets as they were.
     """
     staged: dict[TableRef, TableRef] = {}
     try:
         for ref, frame in outputs.items():
-            temporary = TableRef(f"_synthsql_tmp_{secrets.token_hex(6)}", ref.schema)
+            temporary = TableRef(staging_name(), ref.schema)
             write_table(db, temporary, pa.Table.from_pandas(frame, preserve_index=False))
             staged[ref] = temporary
         with db.transaction():
             for ref in drop:
-                if db.exists(ref):
-                    db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
+                db.engine.drop(ref.sqlglot())
             for ref, temporary in staged.items():
-                if db.exists(ref):
-                    db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
-                rename = exp.AlterRename(this=exp.Table(this=exp.to_identifier(ref.name, quoted=True)))
-                db.execute(exp.Alter(this=temporary.sqlglot(), kind="TABLE", actions=[rename]))
+                db.engine.publish(temporary.sqlglot(), ref.sqlglot(), exists=db.exists(ref))
         staged.clear()
     finally:
         for temporary in staged.values():

@@ -73,41 +73,55 @@ def _strpos(value: str, part: str) -> int:  # pragma: no cover - a database func
     """``strpos(text, part)``: the 1-based position of ``part`` in ``text``, 0 when absent."""
 
 
-def _portable_double(x: ibis.FloatingValue) -> ibis.StringValue:
-    """A double as text that DuckDB and PostgreSQL spell alike.
+def _portable_double(x: ibis.FloatingValue, exponent: ibis.FloatingValue | None = None) -> ibis.StringValue:
+    """A double as text that DuckDB, PostgreSQL and Spark spell alike.
 
-    Both write most doubles in their shortest round-trip form, but DuckDB adds ``.0`` to whole numbers and writes
-    fixed notation up to 1e16 where PostgreSQL switches to an exponent at 1e15, PostgreSQL writes some doubles above
-    1e16 with 17 digits where 16 round-trip (2.1465912250634088e+16), and they name NaN and the infinities
-    differently. So: NaN and infinities by name; whole numbers below 9e18 in magnitude through BIGINT; the few
-    fractional doubles in [1e15, 1e16) (multiples of 1/8 at most) as their whole part through BIGINT, ``'+'`` and
-    the (exactly representable) fraction; doubles of 9e18 and more as their 53-bit integer mantissa and binary
-    exponent (``m 'p' k`` with x = m * 2**k, the exponent estimated with ``ln`` and corrected by exact comparisons
-    with powers of two); everything else as the database writes it. The CASE branches are evaluated in order, so
-    no cast ever sees a value out of its range.
+    All three write the doubles between 1e-3 and 1e7 in their shortest round-trip form, fixed notation, and
+    agree there; outside that range they differ (DuckDB ``1e-05``, Spark ``1.0E-5``; DuckDB ``12345678.912``,
+    Spark ``1.2345678912E7``; PostgreSQL switches to an exponent at 1e15 and writes some doubles with 17 digits),
+    and they name NaN and the infinities differently. So: NaN and infinities by name; whole numbers below 9e18 in
+    magnitude through BIGINT; every other double outside [1e-3, 1e7) as its 53-bit integer mantissa and binary
+    exponent (``m 'p' k`` with x = m * 2**k, exact; see :func:`_binary_exponent`, which ``exponent`` may hold
+    already, computed in a query layer below so that Spark's code generator sees a small expression); the rest as
+    the database writes it. The CASE branches are evaluated in order, so no cast ever sees a value out of its range.
     """
+    exponent = _binary_exponent(x) if exponent is None else exponent
     whole = x.cast("int64")
-    floor = (x - 0.5).cast("int64")  # exact for the non-whole doubles of [1e15, 1e16): their ulp is >= 1/8
     size = x.abs()
-    # floor(log2|x|), possibly off by one either way, then corrected by exact comparisons with powers of two (a
-    # double exponent, so that PostgreSQL takes pow(double, double) and not its NUMERIC power; |x| / 2 is exact).
-    guess = ibis.least((size.ln() / math.log(2.0)).floor(), 1023).cast("float64")
     two = ibis.literal(2.0)
-    exponent = guess - ibis.ifelse(size < two.pow(guess), 1.0, 0.0) + ibis.ifelse(size / 2 >= two.pow(guess), 1.0, 0.0)
-    mantissa = (x / two.pow(exponent - 52.0)).cast("int64")  # exact: a whole number of 53 bits
+    # x / 2**(exponent - 52), exact: a whole number of at most 53 bits (tiny x scaled up first, by a power of two)
+    mantissa = ibis.ifelse(
+        exponent < 0, (x * two.pow(600.0)) / two.pow(exponent + 548.0), x / two.pow(exponent - 52.0)
+    ).cast("int64")
+    binary = mantissa.cast("string") + "p" + (exponent - 52.0).cast("int64").cast("string")
     return ibis.cases(
         (x.isnan(), ibis.literal("nan")),
         (x == math.inf, ibis.literal("inf")),
         (x == -math.inf, ibis.literal("-inf")),
-        (size >= 9e18, mantissa.cast("string") + "p" + (exponent - 52.0).cast("int64").cast("string")),
+        (size >= 9e18, binary),
         (x == whole.cast("float64"), whole.cast("string")),
-        (size >= 1e15, floor.cast("string") + "+" + (x - floor.cast("float64")).cast("string")),
+        ((size < 1e-3) | (size >= 1e7), binary),
         else_=x.cast("string"),
     )
 
 
-def _value_text(column: ibis.Value, name: str) -> ibis.StringValue:
-    """One column's value as portable text (NULL stays NULL)."""
+def _binary_exponent(x: ibis.FloatingValue) -> ibis.FloatingValue:
+    """floor(log2 |x|), never below -1022 (0 for zero, NaN and the infinities): ``ln`` gives it to within one,
+    and exact comparisons with powers of two correct it (a double exponent, so that PostgreSQL takes pow(double,
+    double) and not its NUMERIC power; never a power below 2**-1022, whose subnormal result PostgreSQL refuses, nor
+    |x| / 2, which underflows there)."""
+    size = x.abs()
+    two = ibis.literal(2.0)
+    guess = ibis.greatest(ibis.least((size.ln() / math.log(2.0)).floor(), 1023), -1022).cast("float64")
+    above = (guess < 1023) & (size >= two.pow(ibis.least(guess + 1.0, 1023.0)))
+    exponent = guess - ibis.ifelse(size < two.pow(guess), 1.0, 0.0) + ibis.ifelse(above, 1.0, 0.0)
+    finite = (size > 0) & (size < math.inf)  # NaN is neither (it sorts above infinity on every engine)
+    return ibis.ifelse(finite, ibis.greatest(exponent, -1022.0), 0.0)
+
+
+def _value_text(column: ibis.Value, name: str, exponent: ibis.FloatingValue | None = None) -> ibis.StringValue:
+    """One column's value as portable text (NULL stays NULL); ``exponent``: a numeric column's
+    :func:`_binary_exponent`, when a query layer below computed it."""
     dtype = column.type()
     kind = kind_of(dtype)
     if kind == "categorical":
@@ -117,7 +131,7 @@ def _value_text(column: ibis.Value, name: str) -> ibis.StringValue:
     if kind == "integer":
         return column.cast("int64").cast("string")
     if kind == "numeric":
-        return _portable_double(column.cast("float64"))
+        return _portable_double(column.cast("float64"), exponent)
     if kind == "date":
         return column.epoch_days().cast("int64").cast("string")
     if kind == "timestamp":
@@ -161,22 +175,41 @@ def with_hashes(
     hashed = sorted(t.columns if columns is None else columns)
     if not hashed:
         raise InvalidParameterError("A row hash needs at least one column.")
-    # Each layer is a SELECT of its own, kept apart by a window function: PostgreSQL flattens plain subqueries and
-    # would otherwise rebuild every value's text and the md5 once per hex digit, in one expression so long that
-    # its JIT compiler takes minutes over it (eusilc: 217 s against 0.2 s). DuckDB is unaffected either way.
-    values = {f"_synthsql_v{i}": _value_text(t[name], name) for i, name in enumerate(hashed)}
-    layered = t.mutate(_synthsql_barrier=ibis.row_number().over(), **values)
+    # Each layer is a SELECT of its own whose new columns are fenced (_fenced), so that no optimizer pastes them
+    # into the layer above, where each would be rebuilt once per use: PostgreSQL would rebuild every value's text
+    # and the md5 once per hex digit, in one expression so long that its JIT compiler takes minutes over it
+    # (eusilc: 217 s against 0.2 s), and Spark's plan grew past its driver's memory. DuckDB is unaffected either way.
+    numeric = {name: f"_synthsql_e{i}" for i, name in enumerate(hashed) if kind_of(t[name].type()) == "numeric"}
+    layered = t
+    if numeric:  # the binary exponents of the numeric columns first: a small expression for each value's text
+        layered = t.mutate(**{e: _fenced(_binary_exponent(t[name].cast("float64"))) for name, e in numeric.items()})
+    values = {
+        f"_synthsql_v{i}": _value_text(layered[name], name, layered[numeric[name]] if name in numeric else None)
+        for i, name in enumerate(hashed)
+    }
+    layered = layered.mutate(**{v: _fenced(text) for v, text in values.items()})
     text = functools.reduce(
         lambda a, b: a + "|" + b,
         [(layered[v].length().cast("string") + ":" + layered[v]).fill_null("N") for v in values],
     )
     digests = {f"_synthsql_md5_{i}": (name, spec) for i, (name, spec) in enumerate(hashes.items())}
     layered = layered.mutate(
-        **{d: _md5(ibis.literal(f"{salt}:{int(seed)}|") + text) for d, (_, (salt, seed, _n)) in digests.items()}
+        **{d: _fenced(_md5(ibis.literal(f"{salt}:{int(seed)}|") + text)) for d, (_, (salt, seed, _n)) in digests.items()}
     )
-    layered = layered.mutate(_synthsql_barrier=ibis.row_number().over())
-    layered = layered.mutate(**{name: _digits(layered[d], digits) for d, (name, (_s, _e, digits)) in digests.items()})
+    layered = layered.mutate(
+        **{name: _fenced(_digits(layered[d], digits)) for d, (name, (_s, _e, digits)) in digests.items()}
+    )
     return layered.select(*names, *hashes)
+
+
+def _fenced(value: ibis.Value) -> ibis.Value:
+    """``value``, unchanged, behind a volatile test that always holds (``floor(random()) = 0``; Spark sees through
+    ``random() >= 0``, which it knows to hold, and drops it): the optimizers treat a
+    column computed with a volatile function as computed once, where it is. PostgreSQL does not pull such a
+    subquery up into the query above; Spark neither merges such a projection into the one above nor pushes a
+    filter through it; Ibis keeps the SELECT apart. (A row-number window did this before, but Spark drops a window
+    whose column is unused, and a window over all rows runs in one task there.)"""
+    return ibis.ifelse(ibis.random().floor() == 0, value, ibis.null(value.type()))
 
 
 def _digits(digest: ibis.StringValue, digits: int) -> ibis.FloatingValue:

@@ -177,11 +177,11 @@ def _training_rows(db: Database, ref: TableRef, holdout: Any) -> Any:
         yield db.table(ref)
         return
     training = f"_synthsql_training_{secrets.token_hex(6)}"
-    db.backend.create_table(training, holdout.training(db.table(ref)), temp=True)
+    db.engine.create_temporary(training, db.compile(holdout.training(db.table(ref))))
     try:
         yield db.backend.table(training)
     finally:
-        db.backend.drop_table(training, force=True)
+        db.engine.drop_temporary(training)
 
 
 def materialize(

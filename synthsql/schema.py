@@ -504,7 +504,7 @@ def describe(
         base = {
             "name": name,
             "kind": kind,
-            "dtype": str(dtype),
+            "dtype": str(db.engine.exact_type(dtype)),
             "null_share": n_null / n_rows,
             "n_distinct": n_distinct,
             "role": role,

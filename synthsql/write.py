@@ -16,7 +16,6 @@ content).
 from __future__ import annotations
 
 import queue
-import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -29,6 +28,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from synthsql.connection import Database, TableRef, connect
+from synthsql.engines import staging_name
 from synthsql.errors import InvalidParameterError, TargetError
 from synthsql.model import BATCH_ROWS, Model
 
@@ -107,7 +107,7 @@ def write_table(
     template: ibis.Table | None = None,
     replace: bool = False,
 ) -> TableRef:
-    """Write Arrow batches to ``target`` in one transaction (build under a temporary name, then swap in).
+    """Write Arrow batches to ``target`` in one transaction (build under a staging name, then publish it).
 
     ``template`` is an empty Ibis table whose column types the target takes (``source.limit(0)``); without it the
     types follow the Arrow schema. With ``replace=True`` an existing target is dropped in the same transaction.
@@ -120,17 +120,16 @@ def write_table(
     first = next(iterator, None)
     if first is None:
         raise InvalidParameterError(f"Nothing to write to {str(ref)!r}: no batches.")
-    temporary = TableRef(f"_synthsql_tmp_{secrets.token_hex(6)}", ref.schema)
+    temporary = TableRef(staging_name(), ref.schema)
     with db.transaction():
         db.execute(_create_statement(db, temporary, template, first.schema))
+        db.engine.stage(temporary.sqlglot())
         _append(db, temporary, first.schema, _chain(first, iterator))
         try:
-            if replace and db.exists(ref):
-                db.execute(exp.Drop(this=ref.sqlglot(), kind="TABLE"))
-            elif not replace and db.exists(ref):
+            exists = db.exists(ref)
+            if exists and not replace:
                 raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
-            rename = exp.AlterRename(this=exp.Table(this=exp.to_identifier(ref.name, quoted=True)))
-            db.execute(exp.Alter(this=temporary.sqlglot(), kind="TABLE", actions=[rename]))
+            db.engine.publish(temporary.sqlglot(), ref.sqlglot(), exists=exists)
         except Exception as err:
             if db.conflicts(err):
                 raise TargetError(

@@ -3,6 +3,11 @@
 PostgreSQL is the machine's server (``SYNTHSQL_PG_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``); each
 test session works in a schema of its own, dropped at the end. Under CI (``CI=true`` or
 ``SYNTHSQL_REQUIRE_POSTGRES=1``) an unreachable server fails the PostgreSQL tests instead of skipping them.
+
+Spark (``spark_db``, marked ``spark``) is one local session per test run (``local[2]``, its warehouse in a temporary
+folder), shared by every Spark test; tests/test_spark.py holds them (a statement costs about a second there, so
+the whole suite does not run on it). Under CI (or ``SYNTHSQL_REQUIRE_SPARK=1``) a missing pyspark or Java fails
+them instead of skipping; ``-m "not spark"`` deselects them locally.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from synthsql import datasets
 PG_URL = os.environ.get("SYNTHSQL_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REQUIRE_POSTGRES = os.environ.get("CI", "").lower() == "true" or os.environ.get("SYNTHSQL_REQUIRE_POSTGRES") == "1"
+REQUIRE_SPARK = os.environ.get("CI", "").lower() == "true" or os.environ.get("SYNTHSQL_REQUIRE_SPARK") == "1"
 
 
 def real_table(name: str) -> pa.Table:
@@ -101,6 +107,38 @@ def duckdb_db(tmp_path_factory: pytest.TempPathFactory) -> ss.Database:
 @pytest.fixture(scope="session")
 def postgres_db(request: pytest.FixtureRequest) -> ss.Database:
     return _load_test_tables(_postgres(request))
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One local Spark session for the test run, stopped at the end."""
+    try:
+        from pyspark.sql import SparkSession
+
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("synthsql-tests")
+            .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.memory", "2g")
+            .getOrCreate()
+        )
+    except Exception as err:  # ImportError, or Java missing
+        message = f"Spark is not available (pyspark with Java 17: pip install -e '.[spark]'): {err}"
+        if REQUIRE_SPARK:
+            pytest.fail(message)
+        pytest.skip(message)
+    session.sparkContext.setLogLevel("OFF")  # codegen fallbacks log stack traces; the results are unaffected
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_db(spark_session: Any) -> ss.Database:
+    """The Spark session as a synthsql database, with the test tables loaded."""
+    return _load_test_tables(ss.connect(spark_session))
 
 
 @pytest.fixture(scope="session", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -34,6 +34,7 @@ from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
 from synthsql.discretize import encode
 from synthsql.errors import ColumnNotFoundError, EmptyTableError, InvalidParameterError, ModelFitError, did_you_mean
+from synthsql.holdout import hash_number
 from synthsql.metrics import glm
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
 
@@ -102,8 +103,8 @@ def pmse_cart(
     """pMSE of a CART propensity model on a bounded sample, with the permutation null.
 
     At most ``sample_rows`` rows are drawn from each table, in the database, as cell codes of the modelled columns
-    (``sample_rows`` is what crosses into Python; the sample is seeded and repeatable, but DuckDB and PostgreSQL hash
-    differently and so draw different rows). Returns ``{"pmse", "s_pmse", "null", "rows"}``.
+    (``sample_rows`` is what crosses into Python; the sample is seeded, repeatable, and the same rows on every engine:
+    :func:`synthsql.holdout.hash_number` orders them). Returns ``{"pmse", "s_pmse", "null", "rows"}``.
     """
     from sklearn.tree import DecisionTreeClassifier
 
@@ -128,11 +129,12 @@ def pmse_cart(
 
 def _coded_sample(db: Database, name: str, spec: TableSpec, rows: int, seed: int) -> np.ndarray:
     """At most ``rows`` rows of cell codes, the ones with the smallest seeded hash: a top-N, so bounded memory, and
-    the same rows every time on one backend (identical rows hash alike, so ties cannot change the sample)."""
+    the same rows every time and on every engine (identical rows hash alike, so ties cannot change the sample)."""
     t = db.table(name)
     codes = t.select(**{f"c{i}": encode(t[c.name], c) for i, c in enumerate(spec.modelled)})
-    key = ibis.literal(str(seed)).concat(*[ibis.literal("|").concat(codes[k].cast("string")) for k in codes.columns])
-    sample = codes.mutate(h_=key.hash()).order_by(["h_", *codes.columns]).limit(rows).drop("h_")
+    key = ibis.literal("").concat(*[ibis.literal("|").concat(codes[k].cast("string")) for k in codes.columns])
+    hashed = codes.mutate(h_=hash_number(key, salt="pmse_cart", seed=seed))
+    sample = hashed.order_by(["h_", *codes.columns]).limit(rows).drop("h_")
     return sample.to_pandas().to_numpy(dtype=np.float64)
 
 

@@ -1,0 +1,205 @@
+"""Spark as an engine: the same specs, models, rows, splits and metrics as DuckDB, and releases published whole.
+
+One local Spark session serves the whole run (``spark_db`` in conftest). DuckDB is the reference: every non-DP
+generator must give a model whose JSON is identical, and the same seed the same synthetic rows. Spark has no
+multi-statement transactions, so the tests of atomic publishing inject failures at each step of a release.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import synthsql as ss
+from synthsql.datasets.domains import domains
+from synthsql.engines import STAGING_PREFIX, SparkEngine
+from synthsql.generators import REGISTRY, fully_synthetic
+from synthsql.holdout import Holdout, _value_text
+from synthsql.schema import IdentifierColumnWarning
+from tests.conftest import read_sorted
+
+pytestmark = pytest.mark.spark
+
+NON_DP = [m for m in fully_synthetic() if not getattr(REGISTRY[m], "private", False)]
+
+
+def describe(db: ss.Database, table: str, **kwargs) -> ss.TableSpec:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifierColumnWarning)
+        return ss.describe(db, table, **kwargs)
+
+
+def staging_tables(db: ss.Database) -> list[str]:
+    return [name for name in db.list_tables() if name.startswith(STAGING_PREFIX)]
+
+
+@pytest.fixture(scope="module")
+def eusilc_specs(spark_db, duckdb_db):
+    return describe(spark_db, "eusilc"), describe(duckdb_db, "eusilc")
+
+
+def test_the_engine_and_its_pinned_settings(spark_db, spark_session):
+    assert isinstance(spark_db.engine, SparkEngine) and spark_db.dialect == "spark"
+    assert spark_session.conf.get("spark.sql.caseSensitive") == "true"
+    assert spark_session.conf.get("spark.sql.ansi.enabled") == "true"
+    assert spark_session.conf.get("spark.sql.session.timeZone") == "UTC"
+
+
+def test_connect_takes_a_url_or_a_session(spark_db, spark_session):
+    by_url = ss.connect("spark://local[2]")  # joins the running session
+    assert isinstance(by_url.engine, SparkEngine) and by_url.raw is spark_session
+    assert "eusilc" in by_url.list_tables()
+    for bad in ("spark://", "spark://host/path"):
+        with pytest.raises(ss.errors.ConnectionError, match="names a master"):
+            ss.connect(bad)
+
+
+@pytest.mark.parametrize("table", ["cps1988", "eusilc", "mixed"])
+def test_describe_gives_duckdbs_spec(spark_db, duckdb_db, table):
+    assert describe(spark_db, table) == describe(duckdb_db, table)
+
+
+@pytest.mark.parametrize("method", NON_DP)
+def test_models_and_rows_are_duckdbs(spark_db, duckdb_db, eusilc_specs, method, fresh_name):
+    models = [ss.fit(db, "eusilc", method=method, spec=spec, seed=3) for db, spec in zip((spark_db, duckdb_db),
+                                                                                          eusilc_specs)]
+    assert models[0].to_json() == models[1].to_json()
+    for db, model in zip((spark_db, duckdb_db), models):
+        ss.materialize(db, model, fresh_name, rows=2000, seed=4)
+    spark_rows, duckdb_rows = read_sorted(spark_db, fresh_name), read_sorted(duckdb_db, fresh_name)
+    pd.testing.assert_frame_equal(spark_rows, duckdb_rows, check_dtype=False)
+    assert spark_db.table(fresh_name).schema() == spark_db.table("eusilc").schema()
+
+
+def test_a_dp_model_with_reproducible_noise_is_duckdbs(spark_db, duckdb_db):
+    spec = [describe(db, "cps1988", columns=domains("cps1988")) for db in (spark_db, duckdb_db)]
+    models = [
+        ss.fit(db, "cps1988", method="privbayes", spec=s, epsilon=1.0, noise="reproducible", noise_seed=5, seed=2)
+        for db, s in zip((spark_db, duckdb_db), spec)
+    ]
+    assert models[0].to_json() == models[1].to_json()
+
+
+def test_holdout_split_and_fit_are_duckdbs(spark_db, duckdb_db, eusilc_specs):
+    split = Holdout(0.25, seed=7)
+    held = [split.holdout(db.table("eusilc")).to_pandas() for db in (spark_db, duckdb_db)]
+    key = ["rb030"]
+    pd.testing.assert_frame_equal(
+        held[0].sort_values(key).reset_index(drop=True), held[1].sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert 0.2 < len(held[0]) / eusilc_specs[0].n_rows < 0.3
+    models = [ss.fit(db, "eusilc", method="bayesnet", spec=spec, seed=1, holdout=split)
+              for db, spec in zip((spark_db, duckdb_db), eusilc_specs)]
+    assert models[0].to_json() == models[1].to_json()
+    assert not any(name.startswith("_synthsql_training_") for name in spark_db.list_tables())
+
+
+def test_doubles_hash_alike_on_every_engine(spark_db, duckdb_db):
+    """The row text behind every seeded split and sample: doubles of every magnitude spell alike."""
+    rng = np.random.default_rng(11)
+    magnitudes = 10.0 ** rng.integers(-320, 300, size=3000)
+    values = np.concatenate([
+        rng.random(3000) * magnitudes * np.where(rng.random(3000) < 0.5, -1, 1),
+        np.round(rng.lognormal(8, 3, size=1000), 2),  # amounts with cents, past 1e7
+        [0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.1, 1 / 3, 1e-3, 1e7, 9999999.5],
+    ])
+    table = pa.table({"i": pa.array(np.arange(len(values))), "x": pa.array(values)})
+    texts = []
+    for db in (spark_db, duckdb_db):
+        ss.write_table(db, "doubles", table, replace=True)
+        t = db.table("doubles")
+        texts.append(t.select("i", v=_value_text(t.x, "x")).to_pandas().sort_values("i")["v"].tolist())
+    assert texts[0] == texts[1]
+
+
+def test_partial_synthesis_is_duckdbs(spark_db, duckdb_db, eusilc_specs, fresh_name):
+    tables = []
+    for db, spec in zip((spark_db, duckdb_db), eusilc_specs):
+        model = ss.fit(db, "eusilc", synthesize=["py010n", "pl030"], spec=spec, id="rb030")
+        ss.materialize(db, model, fresh_name, seed=1, batch_rows=5000)
+        tables.append(db.table(fresh_name).to_pandas().sort_values("rb030").reset_index(drop=True))
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_dtype=False)
+
+
+def test_evaluation_is_duckdbs(spark_db, duckdb_db, fresh_name):
+    results = []
+    for db in (spark_db, duckdb_db):
+        spec = describe(db, "cps1988")
+        model = ss.fit(db, "cps1988", method="bayesnet", spec=spec, seed=1)
+        ss.materialize(db, model, fresh_name, seed=2)
+        result = ss.evaluate(db, real="cps1988", synthetic=fresh_name, spec=spec, pmse=["cells", "cart"],
+                             keys=["region", "ethnicity", "smsa"], targets=["parttime"])
+        results.append(result)
+        assert set(result.tables) <= set(db.list_tables()) and not staging_tables(db)
+    for part in ("utility", "risk"):
+        spark_frame, duckdb_frame = (getattr(r, part).set_index(["metric", *([c for c in ("scope", "columns")
+                                     if c in getattr(r, part)])]) for r in results)
+        spark_frame, duckdb_frame = spark_frame.sort_index(), duckdb_frame.sort_index()
+        assert spark_frame.index.equals(duckdb_frame.index)
+        np.testing.assert_allclose(spark_frame["value"], duckdb_frame["value"], rtol=1e-9, atol=1e-12)
+    written = read_sorted(spark_db, f"{fresh_name}__utility")
+    assert len(written) == len(results[0].utility)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Publishing without transactions
+# --------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def private_model(spark_db):
+    spec = describe(spark_db, "cps1988", columns=domains("cps1988"))
+    return ss.fit(spark_db, "cps1988", method="privbayes", spec=spec, epsilon=1.0, seed=2)
+
+
+def test_a_release_is_published_whole(spark_db, private_model, fresh_name):
+    ss.materialize(spark_db, private_model, fresh_name, seed=1)
+    assert {fresh_name, f"{fresh_name}__privacy"} <= set(spark_db.list_tables()) and not staging_tables(spark_db)
+    assert spark_db.table(fresh_name).count().execute() == private_model.spec.n_rows
+
+
+def test_a_release_that_fails_publishes_nothing(spark_db, private_model, fresh_name, monkeypatch):
+    before = set(spark_db.list_tables())
+
+    def broken(model):
+        raise RuntimeError("ledger lost")
+
+    monkeypatch.setattr("synthsql.pipeline.privacy_table", broken)
+    with pytest.raises(RuntimeError, match="ledger lost"):
+        ss.materialize(spark_db, private_model, fresh_name, seed=1)
+    assert set(spark_db.list_tables()) == before  # neither table, no staging table
+
+
+def test_a_failed_replacement_keeps_the_old_table(spark_db, duckdb_db, fresh_name):
+    spec = describe(spark_db, "cps1988")
+    model = ss.fit(spark_db, "cps1988", method="independent", spec=spec, seed=1)
+    ss.materialize(spark_db, model, fresh_name, rows=100, seed=1)
+    old = read_sorted(spark_db, fresh_name)
+    before = set(spark_db.list_tables())
+
+    def failing():
+        yield from model.sample(50, 2, batch_rows=20)
+        raise RuntimeError("sampler died")
+
+    with pytest.raises(RuntimeError, match="sampler died"):
+        ss.write_table(spark_db, fresh_name, failing(), replace=True)
+    assert set(spark_db.list_tables()) == before
+    pd.testing.assert_frame_equal(read_sorted(spark_db, fresh_name), old)
+    # a later replacement goes through, and the old table is gone with it
+    ss.materialize(spark_db, model, fresh_name, rows=30, seed=3, replace=True)
+    assert spark_db.table(fresh_name).count().execute() == 30 and set(spark_db.list_tables()) == before
+
+
+def test_stale_staging_tables_are_dropped_by_a_later_run(spark_db, fresh_name):
+    old = f"{STAGING_PREFIX}{int(time.time()) - SparkEngine.STALE_SECONDS - 60}_{fresh_name[2:]}"
+    recent = f"{STAGING_PREFIX}{int(time.time())}_{fresh_name[2:]}"
+    for name in (old, recent):  # as an interrupted run leaves them
+        spark_db.raw.sql(f"CREATE TABLE `{name}` (x INT)").collect()
+    ss.write_table(spark_db, fresh_name, pa.table({"x": [1, 2, 3]}))
+    names = set(spark_db.list_tables())
+    assert old not in names and recent in names  # a recent one may belong to a run still going
+    spark_db.raw.sql(f"DROP TABLE `{recent}`").collect()
