@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import ibis
@@ -236,91 +235,31 @@ def connect(
         return target
     if isinstance(target, BaseBackend):
         return Database(target)
-    if type(target).__module__.startswith("pyspark.sql") and type(target).__name__ == "SparkSession":
-        return Database(ibis.pyspark.connect(target))
-    if isinstance(target, str) and target.lower().startswith("spark://"):
-        return _connect_spark(target, options)
+    for engine in ENGINES.values():
+        backend = engine.backend_of_session(target)
+        if backend is not None:
+            return Database(backend)
     if not isinstance(target, str):
         raise ConnectionError(f"connect() takes a URL or an Ibis backend, got {type(target).__name__}.")
-    parts = urlsplit(target)
-    scheme = parts.scheme.lower()
-    params = {**dict(parse_qsl(parts.query)), **options}
+    scheme = target.partition("://")[0].lower() if "://" in target else ""
+    engine = next((e for e in ENGINES.values() if scheme in e.schemes), None)
+    if engine is None:
+        schemes = [s for e in ENGINES.values() for s in e.schemes]
+        raise ConnectionError(
+            f"Unknown database URL scheme {scheme!r} in {_redact(target)!r}.{did_you_mean(scheme, schemes)} Use "
+            f"{', '.join(e.url_example for e in ENGINES.values())}."
+        )
     try:
-        if scheme == "duckdb":
-            # SQLAlchemy's convention: duckdb:///rel/path.duckdb, duckdb:////abs/path.duckdb, duckdb:// in memory.
-            database = unquote(parts.netloc + (parts.path[1:] if parts.path.startswith("/") else parts.path))
-            if "read_only" in params:
-                params["read_only"] = _flag("read_only", params["read_only"])
-            if database and database != ":memory:" and not create and not Path(database).exists():
-                raise ConnectionError(
-                    f"The DuckDB file {database!r} does not exist (looked for {str(Path(database).resolve())!r}). "
-                    "Check the path, or ask for a new, empty database with connect(..., create=True)."
-                )
-            backend = ibis.duckdb.connect(database=database or ":memory:", **params)
-        elif scheme in ("postgresql", "postgres"):
-            user = params.pop("user", None) or (unquote(parts.username) if parts.username else None)
-            password = params.pop("password", None) or (unquote(parts.password) if parts.password else None)
-            backend = ibis.postgres.connect(
-                host=parts.hostname or "localhost",
-                port=parts.port or 5432,
-                user=user,
-                password=password,
-                database=parts.path.lstrip("/") or None,
-                **params,
-            )
-        else:
-            raise ConnectionError(
-                f"Unknown database URL scheme {scheme!r} in {_redact(target)!r}."
-                f"{did_you_mean(scheme, ['duckdb', 'postgresql', 'spark'])} Use duckdb:///file.duckdb, duckdb://, "
-                "postgresql://user@host:port/database or spark://local[2]."
-            )
-    except ConnectionError:
-        raise
+        backend = engine.open(target, options, create=create)
+    except ConnectionError as err:
+        raise ConnectionError(_mask(str(err), target)) from None
     except Exception as err:
         raise ConnectionError(f"Could not connect to {_redact(target)}: {_mask(str(err), target)}") from None
     return Database(backend, target)
 
 
-def _connect_spark(url: str, options: dict[str, Any]) -> Database:
-    """A Spark session for ``spark://local[n]`` or ``spark://host:port`` (see :func:`connect`)."""
-    rest = url[len("spark://"):]
-    where, _, query = rest.partition("?")
-    if not where or "/" in where:
-        raise ConnectionError(
-            f"A Spark URL names a master: spark://local[2] or spark://host:7077, got {_redact(url)!r}."
-        )
-    master = where if where.startswith("local") else f"spark://{where}"
-    settings = {**dict(parse_qsl(query)), **{k: str(v) for k, v in options.items()}}
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise ConnectionError(
-            "Spark needs the pyspark package and Java 17: pip install 'synthsql[spark]' (and, on Debian, "
-            "apt-get install openjdk-17-jre-headless)."
-        ) from None
-    builder = SparkSession.builder.master(master).appName("synthsql")
-    for key, value in {"spark.ui.showConsoleProgress": "false", **settings}.items():
-        builder = builder.config(key, value)
-    try:
-        session = builder.getOrCreate()
-    except Exception as err:
-        raise ConnectionError(f"Could not start Spark for {_redact(url)}: {_mask(str(err), url)}") from None
-    return Database(ibis.pyspark.connect(session), url)
-
-
 #: Query parameters whose values are secrets: masked wherever a URL is shown.
 _SECRET_PARAMS = ("password", "passwd", "pass", "pwd", "sslpassword", "token", "secret", "motherduck_token")
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ConnectionError(f"The connection option {name!r} must be true or false, got {value!r}.")
 
 
 def _secrets(url: str) -> list[str]:

@@ -22,6 +22,8 @@ import contextlib
 import io
 import secrets
 import time
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 from collections.abc import Iterator
 from typing import Any, ClassVar, Protocol
 
@@ -75,6 +77,9 @@ class Engine:
     name: ClassVar[str]
     #: The sqlglot dialect SQL is written in for this engine.
     dialect: ClassVar[str]
+    #: The URL schemes :func:`synthsql.connect` opens with this engine, and an example URL for messages.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    url_example: ClassVar[str] = ""
 
     def __init__(self, raw: Any, where: str = "") -> None:
         self.raw = raw
@@ -84,6 +89,17 @@ class Engine:
     def raw_of(cls, backend: Any) -> Any:
         """The connection (or session) under an Ibis backend of this engine."""
         return backend.con
+
+    @classmethod
+    def open(cls, url: str, options: dict[str, Any], *, create: bool) -> Any:
+        """The Ibis backend for ``url`` (one of :attr:`schemes`); URL query parameters and ``options`` are the
+        engine's settings. A :class:`~synthsql.errors.ConnectionError` says what is wrong with the URL."""
+        raise NotImplementedError
+
+    @classmethod
+    def backend_of_session(cls, session: Any) -> Any:
+        """An Ibis backend around ``session`` when it is a live session of this engine (a SparkSession), else None."""
+        return None
 
     def execute(self, sql: str) -> None:
         raise NotImplementedError
@@ -163,6 +179,26 @@ class Engine:
 class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = "duckdb"
+    schemes = ("duckdb",)
+    url_example = "duckdb:///file.duckdb, duckdb:// (in memory)"
+
+    @classmethod
+    def open(cls, url: str, options: dict[str, Any], *, create: bool) -> Any:
+        """SQLAlchemy's convention: ``duckdb:///rel/path.duckdb``, ``duckdb:////abs/path.duckdb``, ``duckdb://`` in
+        memory. A file that does not exist is refused unless ``create``; ``read_only=true`` opens it read-only."""
+        import ibis
+
+        parts = urlsplit(url)
+        params = {**dict(parse_qsl(parts.query)), **options}
+        database = unquote(parts.netloc + (parts.path[1:] if parts.path.startswith("/") else parts.path))
+        if "read_only" in params:
+            params["read_only"] = _flag("read_only", params["read_only"])
+        if database and database != ":memory:" and not create and not Path(database).exists():
+            raise ConnectionError(
+                f"The DuckDB file {database!r} does not exist (looked for {str(Path(database).resolve())!r}). "
+                "Check the path, or ask for a new, empty database with connect(..., create=True)."
+            )
+        return ibis.duckdb.connect(database=database or ":memory:", **params)
 
     def execute(self, sql: str) -> None:
         self.raw.execute(sql)
@@ -285,6 +321,25 @@ PINNED_POSTGRES_SETTINGS = {"standard_conforming_strings": "on", "jit": "off", "
 class PostgresEngine(Engine):
     name = "postgres"
     dialect = "postgres"
+    schemes = ("postgresql", "postgres")
+    url_example = "postgresql://user@host:port/database"
+
+    @classmethod
+    def open(cls, url: str, options: dict[str, Any], *, create: bool) -> Any:
+        import ibis
+
+        parts = urlsplit(url)
+        params = {**dict(parse_qsl(parts.query)), **options}
+        user = params.pop("user", None) or (unquote(parts.username) if parts.username else None)
+        password = params.pop("password", None) or (unquote(parts.password) if parts.password else None)
+        return ibis.postgres.connect(
+            host=parts.hostname or "localhost",
+            port=parts.port or 5432,
+            user=user,
+            password=password,
+            database=parts.path.lstrip("/") or None,
+            **params,
+        )
 
     def __init__(self, raw: Any, where: str = "") -> None:
         super().__init__(raw, where)
@@ -436,6 +491,8 @@ class SparkEngine(Engine):
 
     name = "pyspark"
     dialect = "spark"
+    schemes = ("spark",)
+    url_example = "spark://local[2]"
     #: Rows per DataFrame appended: each append is a Spark job, so batches are gathered up to this many rows.
     STATEMENT_ROWS = 1_000_000
     #: A staging table older than this is left over from an interrupted run, and a later run drops it.
@@ -450,6 +507,37 @@ class SparkEngine(Engine):
     @classmethod
     def raw_of(cls, backend: Any) -> Any:
         return backend._session
+
+    @classmethod
+    def open(cls, url: str, options: dict[str, Any], *, create: bool) -> Any:
+        """``spark://local[n]`` starts (or joins) a local session, ``spark://host:port`` a standalone cluster's
+        master; query parameters and ``options`` are Spark settings."""
+        import ibis
+
+        where, _, query = url[len("spark://"):].partition("?")
+        if not where or "/" in where:
+            raise ConnectionError(f"A Spark URL names a master: spark://local[2] or spark://host:7077, got {url!r}.")
+        master = where if where.startswith("local") else f"spark://{where}"
+        settings = {**dict(parse_qsl(query)), **{k: str(v) for k, v in options.items()}}
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise ConnectionError(
+                "Spark needs the pyspark package and Java 17: pip install 'synthsql[spark]' (and, on Debian, "
+                "apt-get install openjdk-17-jre-headless)."
+            ) from None
+        builder = SparkSession.builder.master(master).appName("synthsql")
+        for key, value in {"spark.ui.showConsoleProgress": "false", **settings}.items():
+            builder = builder.config(key, value)
+        return ibis.pyspark.connect(builder.getOrCreate())
+
+    @classmethod
+    def backend_of_session(cls, session: Any) -> Any:
+        if type(session).__module__.startswith("pyspark.sql") and type(session).__name__ == "SparkSession":
+            import ibis
+
+            return ibis.pyspark.connect(session)
+        return None
 
     def _pin_session(self) -> None:
         conf = self.raw.conf
@@ -551,14 +639,14 @@ class SparkEngine(Engine):
         return bool(self.raw.catalog.tableExists(table.name, table.db or None))
 
     def create_temporary(self, name: str, query: exp.Expression) -> None:
-        """A cached temporary view (``CACHE TABLE ... AS``): computed once, held by the executors, seen by this
-        session only."""
-        self.execute(f"CACHE TABLE {self.render(exp.to_identifier(name, quoted=True))} AS {self.render(query)}")
+        """A temporary view of the query's rows, computed once and checkpointed (``localCheckpoint``: held by the
+        executors, seen by this session only). The checkpoint also cuts the query's plan off: a view of the plan
+        itself (``CACHE TABLE ... AS``) was analysed again by every query that read it (a holdout split's hash
+        layers: 7 s a query)."""
+        self.raw.sql(self.render(query)).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def drop_temporary(self, name: str) -> None:
-        quoted = self.render(exp.to_identifier(name, quoted=True))
-        self.execute(f"UNCACHE TABLE IF EXISTS {quoted}")
-        self.execute(f"DROP VIEW IF EXISTS {quoted}")
+        self.raw.catalog.dropTempView(name)
 
     def stage(self, table: exp.Table) -> None:
         self._staged.append(table.copy())
@@ -650,3 +738,14 @@ def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConnectionError(f"The connection option {name!r} must be true or false, got {value!r}.")
