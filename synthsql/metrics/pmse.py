@@ -34,7 +34,7 @@ from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
 from synthsql.discretize import encode
 from synthsql.errors import ColumnNotFoundError, EmptyTableError, InvalidParameterError, ModelFitError, did_you_mean
-from synthsql.holdout import hash_number
+from synthsql.holdout import with_hashes
 from synthsql.metrics import glm
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
 
@@ -104,7 +104,7 @@ def pmse_cart(
 
     At most ``sample_rows`` rows are drawn from each table, in the database, as cell codes of the modelled columns
     (``sample_rows`` is what crosses into Python; the sample is seeded, repeatable, and the same rows on every engine:
-    :func:`synthsql.holdout.hash_number` orders them). Returns ``{"pmse", "s_pmse", "null", "rows"}``.
+    :func:`synthsql.holdout.with_hashes` orders them). Returns ``{"pmse", "s_pmse", "null", "rows"}``.
     """
     from sklearn.tree import DecisionTreeClassifier
 
@@ -132,8 +132,7 @@ def _coded_sample(db: Database, name: str, spec: TableSpec, rows: int, seed: int
     the same rows every time and on every engine (identical rows hash alike, so ties cannot change the sample)."""
     t = db.table(name)
     codes = t.select(**{f"c{i}": encode(t[c.name], c) for i, c in enumerate(spec.modelled)})
-    key = ibis.literal("").concat(*[ibis.literal("|").concat(codes[k].cast("string")) for k in codes.columns])
-    hashed = codes.mutate(h_=hash_number(key, salt="pmse_cart", seed=seed))
+    hashed = with_hashes(codes, {"h_": ("pmse_cart", seed, 13)})  # layered: the md5 once per row, not per digit
     sample = hashed.order_by(["h_", *codes.columns]).limit(rows).drop("h_")
     return sample.to_pandas().to_numpy(dtype=np.float64)
 
