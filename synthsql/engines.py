@@ -432,11 +432,8 @@ class PostgresEngine(Engine):
         )
 
     def storable(self, dtype: dt.DataType) -> dt.DataType:
-        """No unsigned integers: the next wider signed type, NUMERIC(20, 0) for UBIGINT, so every value up to
-        2**64 - 1 is kept exactly."""
-        if dtype.is_unsigned_integer():
-            return dt.Decimal(20, 0) if dtype.is_uint64() else {1: dt.int16, 2: dt.int32, 4: dt.int64}[dtype.nbytes]
-        return dtype
+        """No unsigned integers (:func:`_signed`)."""
+        return _signed(dtype)
 
     def fence_subqueries(self, tree: exp.Select) -> None:
         """PostgreSQL pulls derived tables up into the query above them, pasting each column's expression wherever
@@ -699,10 +696,8 @@ class SparkEngine(Engine):
         return "TABLE_OR_VIEW_ALREADY_EXISTS" in text or "TABLE_OR_VIEW_NOT_FOUND" in text
 
     def storable(self, dtype: dt.DataType) -> dt.DataType:
-        """No unsigned integers: the next wider signed type, DECIMAL(20, 0) for UBIGINT."""
-        if dtype.is_unsigned_integer():
-            return dt.Decimal(20, 0) if dtype.is_uint64() else {1: dt.int16, 2: dt.int32, 4: dt.int64}[dtype.nbytes]
-        return dtype
+        """No unsigned integers (:func:`_signed`)."""
+        return _signed(dtype)
 
     def exact_type(self, dtype: dt.DataType) -> dt.DataType:
         """Spark's timestamps are microseconds, which its Ibis backend leaves unsaid."""
@@ -727,6 +722,14 @@ def for_dialect(dialect: str) -> type[Engine]:
         if cls.dialect == dialect:
             return cls
     raise ValueError(f"no engine writes the sqlglot dialect {dialect!r}")
+
+
+def _signed(dtype: dt.DataType) -> dt.DataType:
+    """For an engine without unsigned integers: the next wider signed type, DECIMAL(20, 0) for UBIGINT, so every
+    value up to 2**64 - 1 is kept exactly."""
+    if dtype.is_unsigned_integer():
+        return dt.Decimal(20, 0) if dtype.is_uint64() else {1: dt.int16, 2: dt.int32, 4: dt.int64}[dtype.nbytes]
+    return dtype
 
 
 def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
