@@ -31,14 +31,14 @@ from synthsql.errors import (
     TargetError,
     UnsupportedTypeError,
 )
-from synthsql.evaluate import Evaluation, evaluate
+from synthsql.evaluate import Evaluation
 from synthsql.generators import REGISTRY as METHODS
 from synthsql.metrics.fitness import Rule
 from synthsql.metrics.utility import marginal_tvd
 from synthsql.model import Model, load
 from synthsql.privacy import Budget, BudgetExceededError
 from synthsql.schema import Bin, ColumnSpec, TableSpec, describe
-from synthsql.pipeline import fit, materialize
+from synthsql.pipeline import evaluate, fit, materialize
 from synthsql.write import write_table
 
 __all__ = [

@@ -29,9 +29,11 @@ dependence: ``bayesnet``) and ``twin`` (``bayesnet`` with ``degree: 3``).
 
 :func:`load` validates every file of a catalog together and reports every problem at once, each with its file and
 YAML path (``catalogs/cps.yml: tables[0].columns.wage.edgs: unknown key; did you mean 'edges'?``). With a database,
-:func:`check_database` also checks that sources and columns exist. :func:`build` then creates, for each selected
-table, the synthetic table and its ``__privacy``, ``__utility`` and ``__risk`` tables, all in ONE transaction: a
-failure at any step leaves the database exactly as it was before the run and names the table and step.
+:func:`check_database` also checks that sources and columns exist. :func:`synthsql.pipeline.build` then creates,
+for each selected table, the synthetic table and its ``__privacy``, ``__utility`` and ``__risk`` tables, all in ONE
+transaction: a failure at any step leaves the database exactly as it was before the run and names the table and
+step. A declaration's meaning as parameters is here (:meth:`TableDecl.fit_args`, :meth:`TableDecl.evaluate_args`);
+the order the steps run in is the pipeline's.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synthsql.errors import SynthsqlError, did_you_mean
 from synthsql.write import MAX_ROWS
 
-__all__ = ["Catalog", "TableDecl", "CatalogError", "BuildError", "load", "check_database", "build", "PURPOSES"]
+__all__ = ["Catalog", "TableDecl", "CatalogError", "load", "check_database", "PURPOSES"]
 
 PURPOSES = {
     "structural": ("uniform", {}),
@@ -65,16 +67,6 @@ class CatalogError(SynthsqlError):
         self.problems = list(problems)
         super().__init__(
             f"The catalog has {len(self.problems)} problem(s):\n" + "\n".join(f"  {p}" for p in self.problems)
-        )
-
-
-class BuildError(SynthsqlError):
-    """A build step failed; the database was left as it was before the run."""
-
-    def __init__(self, table: str, step: str, cause: BaseException) -> None:
-        self.table, self.step, self.cause = table, step, cause
-        super().__init__(
-            f"Building {table!r} failed at step {step!r}: {cause}. Nothing was changed in the database."
         )
 
 
@@ -178,6 +170,42 @@ class TableDecl(_Strict):
             "keys": [n for n, c in self.columns.items() if c.key],
             "sensitive": [n for n, c in self.columns.items() if c.sensitive],
             "exclude": [n for n, c in self.columns.items() if c.exclude],
+        }
+
+    def holdout_split(self) -> Any:
+        """The :class:`~synthsql.holdout.Holdout` the table is fitted and evaluated with, or None."""
+        if self.holdout is None:
+            return None
+        from synthsql.holdout import Holdout
+
+        return Holdout(self.holdout, seed=self.seed)
+
+    def fit_args(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`synthsql.fit` (all but the spec): method, parameters, seed, privacy, holdout."""
+        args: dict[str, Any] = {**self.method_params, "method": self.method_name, "seed": self.seed}
+        privacy = self.privacy
+        if privacy is not None:
+            args.update(epsilon=privacy.epsilon, delta=privacy.delta, noise=privacy.noise)
+            if privacy.noise_seed is not None:
+                args["noise_seed"] = privacy.noise_seed
+            if privacy.domain_share is not None:
+                args["domain_share"] = privacy.domain_share
+        if self.holdout is not None:
+            args["holdout"] = self.holdout_split()
+        return args
+
+    def evaluate_args(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`synthsql.evaluate` (all but the spec): rules, formulas, seed, holdout, risk."""
+        from synthsql.metrics.fitness import Rule
+
+        return {
+            "real": self.source,
+            "synthetic": self.target_name,
+            "rules": [Rule(r.name, r.condition, when=r.when) for r in self.rules],
+            "formulas": [f if isinstance(f, str) else (f.formula, f.family) for f in self.formulas],
+            "seed": self.seed,
+            "holdout": self.holdout_split(),
+            "risk": "risk" in self.metrics,
         }
 
 
@@ -406,123 +434,6 @@ def check_database(catalog: Catalog, db: Any, tables: Sequence[TableDecl] | None
                 problems.append(f"{where}.columns.{name}: no such column in {table.source!r}.{did_you_mean(name, names)}")
     if problems:
         raise CatalogError(problems)
-
-
-@dataclass(frozen=True)
-class Built:
-    """What :func:`build` made for one catalog table."""
-
-    name: str
-    tables: tuple[str, ...]
-    rows: int
-    seconds: Mapping[str, float]
-
-
-def build(
-    catalog: Catalog,
-    con: Any,
-    /,
-    *,
-    select: Iterable[str] | None = None,
-    progress: Callable[[str, str], None] | None = None,
-) -> list[Built]:
-    """Build the selected tables: describe, fit, write, evaluate; all in one transaction.
-
-    The same catalog and seeds give identical tables. ``progress(table, step)`` is called as each step starts.
-    """
-    import time
-
-    from synthsql.connection import connect
-
-    db = connect(con)
-    chosen = catalog.select(select)
-    check_database(catalog, db, chosen)
-    out = []
-    with db.transaction():
-        for table in chosen:
-            seconds: dict[str, float] = {}
-            step = "describe"
-            try:
-                made = []
-                for step, action in _steps(db, table):
-                    if progress is not None:
-                        progress(table.name, step)
-                    start = time.perf_counter()
-                    made.extend(action())
-                    seconds[step] = time.perf_counter() - start
-            except Exception as err:  # ours, the database's or a bug: say where; the transaction rolls back
-                raise BuildError(table.name, step, err) from err
-            rows = int(db.backend.execute(db.table(table.target_name).count()))
-            out.append(Built(table.name, tuple(made), rows, seconds))
-    return out
-
-
-def _steps(db: Any, table: TableDecl) -> list[tuple[str, Callable[[], list[str]]]]:
-    """The build steps of one table, each returning the tables it wrote; state flows through ``state``."""
-    import synthsql as ss
-
-    state: dict[str, Any] = {}
-
-    def describe() -> list[str]:
-        state["spec"] = ss.describe(db, table.source, **table.describe_args())
-        return []
-
-    def fit() -> list[str]:
-        privacy = table.privacy
-        kwargs: dict[str, Any] = dict(table.method_params)
-        if privacy is not None:
-            kwargs.update(epsilon=privacy.epsilon, delta=privacy.delta, noise=privacy.noise)
-            if privacy.noise_seed is not None:
-                kwargs["noise_seed"] = privacy.noise_seed
-            if privacy.domain_share is not None:
-                kwargs["domain_share"] = privacy.domain_share
-        if table.holdout is not None:
-            from synthsql.holdout import Holdout
-
-            kwargs["holdout"] = Holdout(table.holdout, seed=table.seed)
-        state["model"] = ss.fit(db, table.source, method=table.method_name, spec=state["spec"], seed=table.seed, **kwargs)
-        return []
-
-    def write() -> list[str]:
-        import json
-
-        import pyarrow as pa
-
-        model = state["model"]
-        ss.materialize(
-            db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True, max_rows=table.max_rows
-        )
-        # the fitted model (aggregates only) beside the table: provenance, and what `synthsql report` reads
-        saved = f"{table.target_name}__model"
-        ss.write_table(db, saved, pa.table({"model": [json.dumps(model.to_json(), sort_keys=True)]}), replace=True)
-        privacy = [f"{table.target_name}__privacy"] if model.privacy is not None else []
-        return [table.target_name, *privacy, saved]
-
-    def utility() -> list[str]:
-        state["evaluation"] = evaluate_table(db, table, state["spec"], write=True)
-        return list(state["evaluation"].tables)
-
-    steps: list[tuple[str, Callable[[], list[str]]]] = [("describe", describe), ("fit", fit), ("write", write)]
-    if "utility" in table.metrics or "risk" in table.metrics:
-        steps.append(("evaluate", utility))
-    return steps
-
-
-def evaluate_table(db: Any, table: TableDecl, spec: Any, *, write: bool) -> Any:
-    """:func:`synthsql.evaluate` with the catalog table's rules, formulas and seed."""
-    import synthsql as ss
-
-    formulas = [f if isinstance(f, str) else (f.formula, f.family) for f in table.formulas]
-    rules = [ss.Rule(r.name, r.condition, when=r.when) for r in table.rules]
-    holdout = None
-    if table.holdout is not None:
-        from synthsql.holdout import Holdout
-
-        holdout = Holdout(table.holdout, seed=table.seed)
-    return ss.evaluate(
-        db, real=table.source, synthetic=table.target_name, spec=spec, rules=rules, formulas=formulas,
-        seed=table.seed, write=write, holdout=holdout, risk="risk" in table.metrics,
-    )
 
 
 _SECRET_KEYS = ("noise_seed",)

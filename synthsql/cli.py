@@ -79,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from synthsql.catalog import BuildError, CatalogError
+    from synthsql.catalog import CatalogError
+    from synthsql.pipeline import BuildError
 
     try:
         return _run(args)
@@ -138,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "build":
         _build(args, console)
     elif args.command == "evaluate":
-        from synthsql.evaluate import evaluate
+        from synthsql.pipeline import evaluate
 
         with console.status(f"evaluating {args.synthetic} against {args.real} in the database"):
             result = evaluate(_connect(args.db), real=args.real, synthetic=args.synthetic, write=not args.no_write)
@@ -165,7 +166,8 @@ def _run(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyped-def]
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from synthsql.catalog import build, load
+    from synthsql.catalog import load
+    from synthsql.pipeline import build
 
     catalog = load(args.paths)
     db = _connect(args.db)
@@ -200,7 +202,6 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     db = _connect(args.db)
     check_database(catalog, db, [table])
 
-    from synthsql.catalog import evaluate_table
     from synthsql.connection import TableRef
 
     spec = ss.describe(db, table.source, **table.describe_args())
@@ -211,7 +212,7 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     path = path or _writable(Path(f"{table.target_name}.html"))
     text = catalog.texts.get(catalog.files[table.name])
     with console.status(f"measuring {table.target_name} for the report"):
-        evaluation = evaluate_table(db, table, spec, write=False)
+        evaluation = ss.evaluate(db, spec=spec, write=False, **table.evaluate_args())
     with console.status(f"drawing the report {path}"):
         write_report(
             path, db, real=table.source, synthetic=table.target_name, spec=spec, evaluation=evaluation, model=model,

@@ -122,10 +122,29 @@ class Database:
         return list(self.backend.list_tables(database=schema) if schema else self.backend.list_tables())
 
     def exists(self, ref: str | TableRef) -> bool:
-        ref = TableRef.parse(ref)
-        if ref.schema is not None and not self.schema_exists(ref.schema):
+        """Whether the table exists as this session sees it (a table written earlier in the same block included,
+        on an engine that publishes at the end of a block: :meth:`~synthsql.engines.Engine.resolve`)."""
+        seen = self._seen(TableRef.parse(ref))
+        if seen is None or (seen.schema is not None and not self.schema_exists(seen.schema)):
             return False
-        return ref.name in self.list_tables(ref.schema)
+        return seen.name in self.list_tables(seen.schema)
+
+    def _seen(self, ref: TableRef) -> TableRef | None:
+        table = self.engine.resolve(ref.sqlglot())
+        return None if table is None else TableRef(table.name, table.db or None)
+
+    def check_writable(self, *refs: str | TableRef) -> None:
+        """Refuse, before any work, tables this session could not create or replace (a view under the name, a
+        schema without the right to create tables, a Spark table format that loses values), naming the table and
+        the engine: each existing table is checked (:meth:`~synthsql.engines.Engine.check_replaceable`), and each
+        schema tried once (:meth:`~synthsql.engines.Engine.check_creatable`)."""
+        tried: set[str | None] = set()
+        for ref in map(TableRef.parse, refs):
+            if self.exists(ref):
+                self.engine.check_replaceable(ref.sqlglot())
+            if ref.schema not in tried:
+                tried.add(ref.schema)
+                self.engine.check_creatable(ref.sqlglot())
 
     def same_table(self, a: str | TableRef, b: str | TableRef) -> bool:
         """Whether two names denote the same table (an unqualified name is in the current schema)."""
@@ -145,7 +164,8 @@ class Database:
             known = self.list_tables(ref.schema)
             where = f"schema {ref.schema!r}" if ref.schema else "the database"
             raise TableNotFoundError(f"Table {str(ref)!r} does not exist in {where}.{did_you_mean(ref.name, known)}")
-        return self.backend.table(ref.name, database=ref.schema) if ref.schema else self.backend.table(ref.name)
+        seen = self._seen(ref) or ref
+        return self.backend.table(seen.name, database=seen.schema) if seen.schema else self.backend.table(seen.name)
 
     # --- raw SQL, always from a sqlglot tree ------------------------------------------------------------------
     def render(self, statement: exp.Expression) -> str:

@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import sqlglot
 from sqlglot import exp
 
-from synthsql.errors import ConnectionError, DatabaseFailure
+from synthsql.errors import ConnectionError, DatabaseFailure, TargetError
 
 __all__ = [
     "ENGINES",
@@ -77,6 +77,8 @@ class Engine:
     name: ClassVar[str]
     #: The sqlglot dialect SQL is written in for this engine.
     dialect: ClassVar[str]
+    #: The engine's name in messages.
+    title: ClassVar[str]
     #: The URL schemes :func:`synthsql.connect` opens with this engine, and an example URL for messages.
     schemes: ClassVar[tuple[str, ...]] = ()
     url_example: ClassVar[str] = ""
@@ -131,6 +133,50 @@ class Engine:
         self.execute(self.render(exp.Drop(this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="TABLE",
                                           exists=True)))
 
+    def cause(self, err: BaseException) -> str:
+        """What went wrong, in one line, from a driver's error."""
+        return _first_line(err)
+
+    def check_replaceable(self, target: exp.Table) -> None:
+        """Refuse, before any work, an existing ``target`` that synthsql could not replace (:meth:`replaceable`)."""
+        problem = self.replaceable(target)
+        if problem:
+            raise TargetError(f"{self.title} cannot replace the table {_named(target)}: {problem}. Nothing was written.")
+
+    def check_creatable(self, target: exp.Table) -> None:
+        """Refuse, before any work, a schema where this session cannot create ``target`` (tried with an empty
+        staging table beside it, dropped at once). The error names the table and the engine."""
+        named = _named(target)
+        probe = exp.Table(this=exp.to_identifier(staging_name(), quoted=True), db=target.args.get("db"))
+        column = exp.ColumnDef(this=exp.to_identifier("x"), kind=exp.DataType.build("INT"))
+        try:
+            self.execute(self.render(exp.Create(this=exp.Schema(this=probe, expressions=[column]), kind="TABLE")))
+        except Exception as err:
+            raise TargetError(
+                f"{self.title} cannot create the table {named}{self._at()}: {self.cause(err).rstrip('.!')}. "
+                "Nothing was written."
+            ) from None
+        self.execute(self.render(exp.Drop(this=probe.copy(), kind="TABLE", exists=True)))
+
+    def replaceable(self, target: exp.Table) -> str:
+        """Why the existing ``target`` cannot be replaced by a table (empty when it can): here, when it is a view
+        or another object that is not a base table."""
+        schema = exp.Literal.string(target.db) if target.db else exp.func("current_schema")
+        query = (
+            exp.select("table_type").from_("information_schema.tables")
+            .where(exp.column("table_name").eq(exp.Literal.string(target.name)))
+            .where(exp.column("table_schema").eq(schema))
+        )
+        rows = self.fetchall(self.render(query))
+        kind = str(rows[0][0]).lower() if rows else ""
+        if kind == "base table":
+            return ""
+        named = {"view": "a view", "foreign": "a foreign table", "local temporary": "a temporary table"}
+        return f"it is {named.get(kind, 'not a table (a materialized view, say)')}, and synthsql replaces only tables"
+
+    def _at(self) -> str:
+        return f" in {self.where}" if self.where else ""
+
     def stage(self, table: exp.Table) -> None:
         """Note a staging table made in the current transaction. DuckDB and PostgreSQL roll it back with the
         transaction; an engine without transactions drops it when the transaction fails."""
@@ -142,6 +188,12 @@ class Engine:
             self.execute(self.render(exp.Drop(this=target.copy(), kind="TABLE")))
         rename = exp.AlterRename(this=exp.Table(this=target.this.copy()))
         self.execute(self.render(exp.Alter(this=staging.copy(), kind="TABLE", actions=[rename])))
+
+    def resolve(self, table: exp.Table) -> exp.Table | None:
+        """The table that holds ``table``'s rows as this session sees them now (None: dropped). Where publishes
+        happen at once, ``table`` itself; where they wait for the end of the block (Spark), a table published in
+        the block is read from its staging table, so that a block reads what it wrote, as in a transaction."""
+        return table
 
     def drop(self, table: exp.Table) -> None:
         """Drop ``table`` if it exists, in the current transaction (with the publishes, where they wait)."""
@@ -179,6 +231,7 @@ class Engine:
 class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = "duckdb"
+    title = "DuckDB"
     schemes = ("duckdb",)
     url_example = "duckdb:///file.duckdb, duckdb:// (in memory)"
 
@@ -321,6 +374,7 @@ PINNED_POSTGRES_SETTINGS = {"standard_conforming_strings": "on", "jit": "off", "
 class PostgresEngine(Engine):
     name = "postgres"
     dialect = "postgres"
+    title = "PostgreSQL"
     schemes = ("postgresql", "postgres")
     url_example = "postgresql://user@host:port/database"
 
@@ -488,12 +542,16 @@ class SparkEngine(Engine):
 
     name = "pyspark"
     dialect = "spark"
+    title = "Spark"
     schemes = ("spark",)
     url_example = "spark://local[2]"
     #: Rows per DataFrame appended: each append is a Spark job, so batches are gathered up to this many rows.
     STATEMENT_ROWS = 1_000_000
     #: A staging table older than this is left over from an interrupted run, and a later run drops it.
     STALE_SECONDS = 6 * 3600
+    #: The table formats synthsql writes and replaces: they keep every value exactly (CSV or JSON would cut
+    #: timestamps to milliseconds and write doubles as text).
+    WRITABLE_FORMATS = ("parquet", "orc", "delta", "iceberg")
 
     def __init__(self, raw: Any, where: str = "") -> None:
         super().__init__(raw, where)
@@ -550,9 +608,32 @@ class SparkEngine(Engine):
             self.raw.sql(statement).collect()
 
     def render(self, statement: exp.Expression) -> str:
+        """Spark SQL; inside a block, a table published in the block is read from its staging table
+        (:meth:`resolve`)."""
         from ibis.backends.sql.dialects import PySpark
 
+        if self._pending:
+            statement = statement.transform(self._read_staging, copy=True)
         return statement.sql(dialect=PySpark)
+
+    def _read_staging(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+            seen = self.resolve(node)
+            if seen is not None and seen is not node:
+                moved = node.copy()
+                moved.set("this", seen.this.copy())
+                moved.set("db", seen.args.get("db").copy() if seen.args.get("db") else None)
+                if not moved.alias:  # columns qualified by the table's own name still find it
+                    moved.set("alias", exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
+                return moved
+        return node
+
+    def resolve(self, table: exp.Table) -> exp.Table | None:
+        for kind, args in reversed(self._pending or []):
+            target = args if kind == "drop" else args[1]
+            if target.name == table.name and (target.db or "") == (table.db or ""):
+                return None if kind == "drop" else args[0]
+        return table
 
     def execute(self, sql: str) -> None:
         self.raw.sql(sql).collect()
@@ -595,38 +676,71 @@ class SparkEngine(Engine):
         self._run_publishes(pending, staged)
 
     def _run_publishes(self, pending: list[tuple[str, Any]], staged: list[exp.Table]) -> None:
-        """Each publish moves the existing table aside, renames the staging table into place, and the old tables
-        are dropped once every publish is done. A failing step puts the table it moved aside back and drops the
-        staging tables not yet published."""
-        moved: list[exp.Table] = []
+        """Run the block's publishes and drops all or none: each existing table they replace or drop is first
+        moved aside (renamed to a staging name), then the staging table renamed into place; the tables moved aside
+        are dropped once every step has succeeded. A failing or interrupted step undoes the ones before it (the
+        tables published are dropped and the tables moved aside renamed back) and drops the staging tables."""
+        moved: list[tuple[exp.Table, exp.Table]] = []  # (name, the table's name while it is aside)
+        published: list[exp.Table] = []
         try:
             for kind, args in pending:
-                if kind == "drop":
-                    super().drop(args)
-                    continue
-                staging, target = args
-                aside = None
+                target = args if kind == "drop" else args[1]
                 if self._exists(target):
                     aside = exp.Table(this=exp.to_identifier(staging_name(), quoted=True), db=target.args.get("db"))
                     self._rename(target, aside)
-                try:
-                    self._rename(staging, target)
-                except BaseException:
-                    if aside is not None:
-                        self._rename(aside, target)
-                    raise
-                staged = [t for t in staged if t != staging]
-                if aside is not None:
-                    moved.append(aside)
+                    moved.append((target, aside))
+                if kind == "publish":
+                    published.append(target)  # first: the rename may complete and still be interrupted
+                    self._rename(args[0], target)
+                    staged = [t for t in staged if t != args[0]]
         except BaseException:
+            for table in reversed(published):  # nothing was under its name before the rename: it was moved aside
+                with contextlib.suppress(Exception):
+                    super().drop(table)
+            for target, aside in reversed(moved):
+                with contextlib.suppress(Exception):
+                    self._rename(aside, target)
             for table in staged:
                 with contextlib.suppress(Exception):
                     super().drop(table)
             raise
-        finally:
-            for table in moved:
-                with contextlib.suppress(Exception):
-                    super().drop(table)
+        for _, aside in moved:
+            with contextlib.suppress(Exception):
+                super().drop(aside)
+
+    def cause(self, err: BaseException) -> str:
+        """The Java exception's own message (py4j puts 'An error occurred while calling o32.sql.' first)."""
+        lines = str(err).strip().splitlines()
+        for line in lines:
+            if line.startswith(": "):
+                return line[2:].split(": ", 1)[-1].strip()
+        return lines[0] if lines else type(err).__name__
+
+    def check_creatable(self, target: exp.Table) -> None:
+        """As for every engine, and the session's table format (``spark.sql.sources.default``) must be one that
+        keeps values exactly (:attr:`WRITABLE_FORMATS`)."""
+        default = str(self.raw.conf.get("spark.sql.sources.default")).lower()
+        if default not in self.WRITABLE_FORMATS:
+            raise TargetError(
+                f"Spark would write the table {_named(target)} in its default format {default!r} "
+                f"(spark.sql.sources.default), which does not keep every value exactly; synthsql writes "
+                f"{', '.join(self.WRITABLE_FORMATS)}: set spark.sql.sources.default=parquet. Nothing was written."
+            )
+        super().check_creatable(target)
+
+    def replaceable(self, target: exp.Table) -> str:
+        """A view cannot be replaced by a table, nor a table in a format outside :attr:`WRITABLE_FORMATS`."""
+        table = self.raw.catalog.getTable(f"{target.db}.{target.name}" if target.db else target.name)
+        if table.isTemporary or table.tableType == "VIEW":
+            return "it is a view, and synthsql replaces only tables"
+        rows = self.raw.sql(f"DESCRIBE TABLE EXTENDED {self.render(target)}").collect()
+        provider = next((str(r["data_type"]).lower() for r in rows if r["col_name"] == "Provider"), "unknown")
+        if provider not in self.WRITABLE_FORMATS:
+            return (
+                f"it is stored as {provider!r}, and synthsql writes only {', '.join(self.WRITABLE_FORMATS)} tables "
+                "(drop it, or choose another target)"
+            )
+        return ""
 
     def _rename(self, table: exp.Table, to: exp.Table) -> None:
         rename = exp.AlterRename(this=exp.Table(this=to.this.copy()))
@@ -736,6 +850,10 @@ def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Decode dictionary columns (the CSV writer wants plain arrays)."""
     arrays = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in batch.columns]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _named(table: exp.Table) -> str:
+    return repr(".".join(part.name for part in table.parts))
 
 
 def _first_line(err: BaseException) -> str:

@@ -16,9 +16,9 @@ fitted with) also DCR, NNDR, the closer-to-training share, the membership-infere
 attribute-inference risk against the holdout records as control. Without keys (none given, none in the spec) the
 key-based measures are skipped with a row that says so; distance-based measures then need a holdout.
 
-All the metric rows (metric, scope, value, detail) are written as the tables ``<synthetic>__utility`` and
-``<synthetic>__risk``, once every metric has been computed, and swapped in together in one transaction: a failure
-leaves the database as it was.
+:func:`measure` computes the metric rows (metric, scope, value, detail); :func:`synthsql.evaluate`
+(:mod:`synthsql.pipeline`) writes them as the tables ``<synthetic>__utility`` and ``<synthetic>__risk`` once every
+metric has been computed, swapped in together: a failure leaves the database as it was.
 """
 
 from __future__ import annotations
@@ -28,26 +28,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-from sqlglot import exp
 
-from synthsql.connection import Database, TableRef, connect
-from synthsql.engines import staging_name
+from synthsql.connection import Database
+from synthsql.errors import ColumnNotFoundError, InvalidParameterError, ModelFitError, did_you_mean
 from synthsql.holdout import Holdout
-from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
+from synthsql.metrics.distance import check_holdout, distance_risk
 from synthsql.metrics.fitness import Rule, check_rules, column_distances, column_summary
 from synthsql.metrics.glm import compare_glm, glm_rows
-from synthsql.errors import ModelFitError
-from synthsql.metrics.distance import check_holdout, distance_risk
 from synthsql.metrics.inference import inference_risk
 from synthsql.metrics.match_risk import check_unique_id, expected_match_risk
 from synthsql.metrics.pmse import pmse_cart, pmse_cells, pmse_logit
 from synthsql.metrics.risk import _check, _check_keys, _check_targets, _names, risk_measures
 from synthsql.metrics.utility import marginal_summary
 from synthsql.schema import TableSpec, describe, kind_of
-from synthsql.write import write_table
 
-__all__ = ["Evaluation", "evaluate", "PMSE_MODELS"]
+__all__ = ["Evaluation", "measure", "PMSE_MODELS"]
 
 PMSE_MODELS = ("logit", "cart", "cells")
 METRIC_COLUMNS = ["metric", "scope", "value", "detail"]
@@ -65,65 +60,11 @@ class Evaluation:
     risk: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
 
 
-def evaluate(
-    con: Database | Any,
-    /,
-    *,
-    real: str,
-    synthetic: str,
-    spec: TableSpec | None = None,
-    rules: Iterable[Rule | Mapping[str, Any]] = (),
-    formulas: Iterable[str | Mapping[str, Any] | tuple[str, str]] = (),
-    pmse: Sequence[str] = PMSE_MODELS,
-    pmse_columns: Sequence[str] | None = None,
-    max_marginals: int = 300,
-    seed: int = 0,
-    write: bool = True,
-    keys: Sequence[str] | None = None,
-    targets: Sequence[str] | None = None,
-    holdout: Holdout | None = None,
-    risk: bool = True,
-    match_id: str | None = None,
-) -> Evaluation:
-    """Measure the utility of ``synthetic`` against ``real`` in the database, and write ``<synthetic>__utility``.
-
-    ``spec`` is the real table's description (inferred when omitted); ``rules`` are edit rules
-    (``Rule("age", "age >= 0")`` or ``{"name": ..., "condition": ..., "when": ...}``); ``formulas`` are GLMs
-    (``"income ~ age + sex"``, ``("visits ~ age", "poisson")`` or ``{"formula": ..., "family": ...}``); ``pmse``
-    picks the propensity models and ``pmse_columns`` the columns of the logistic one (default: all modelled columns;
-    a design over its parameter cap, or one that separates the tables perfectly, is reported as a NaN row whose
-    detail says why). With ``risk`` (the default) disclosure risk is measured on ``keys`` and ``targets`` (default:
-    the spec's key and sensitive columns), with ``holdout`` (the :class:`~synthsql.holdout.Holdout` the model was
-    fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``. For a
-    partially synthetic table, ``match_id`` (the row identifier partial synthesis kept) adds the expected match risk
-    and the true- and false-match rates of an intruder who knows the keys (Reiter & Mitra 2009).
-    Everything is checked before anything is written.
-
-    >>> import synthsql as ss
-    >>> db = ss.connect("duckdb://")
-    >>> _ = ss.datasets.load(db, "cps1988")
-    >>> model = ss.fit(db, "cps1988", method="independent", seed=1)
-    >>> _ = ss.materialize(db, model, "cps_synth", seed=1)
-    >>> result = ss.evaluate(db, real="cps1988", synthetic="cps_synth", pmse=["cells"])
-    >>> result.tables
-    ('cps_synth__utility',)
-    >>> result.risk["metric"].tolist()  # cps1988 was described without keys
-    ['risk_skipped']
-    """
-    db = connect(con)
-    # Every query reads one snapshot of both tables: a synthetic table replaced by another session meanwhile cannot
-    # give metrics half from the old version and half from the new one.
-    with db.transaction(snapshot=True):
-        return _evaluate(
-            db, real, synthetic, spec, rules, formulas, pmse, pmse_columns, max_marginals, seed, write, keys, targets,
-            holdout, risk, match_id,
-        )
-
-
-def _evaluate(
+def measure(
     db: Database,
     real: str,
     synthetic: str,
+    *,
     spec: TableSpec | None,
     rules: Iterable[Rule | Mapping[str, Any]],
     formulas: Iterable[str | Mapping[str, Any] | tuple[str, str]],
@@ -131,13 +72,14 @@ def _evaluate(
     pmse_columns: Sequence[str] | None,
     max_marginals: int,
     seed: int,
-    write: bool,
     keys: Sequence[str] | None,
     targets: Sequence[str] | None,
     holdout: Holdout | None,
     risk: bool,
     match_id: str | None,
 ) -> Evaluation:
+    """Every metric :func:`synthsql.evaluate` asks for, checked whole before the first is computed; writes nothing
+    (the pipeline writes the metric tables, :func:`synthsql.pipeline.evaluate`)."""
     models = list(pmse)
     for name in models:
         if name not in PMSE_MODELS:
@@ -145,11 +87,6 @@ def _evaluate(
                 f"Unknown pMSE model {name!r}.{did_you_mean(name, PMSE_MODELS)} Models: {', '.join(PMSE_MODELS)}."
             )
     check_comparable(db, real, synthetic)
-    target = TableRef.parse(synthetic)
-    utility_ref, risk_ref = target.companion("__utility"), target.companion("__risk")
-    if write:
-        utility_ref.check_safe()
-        risk_ref.check_safe()
     spec = spec if spec is not None else describe(db, real)
     rule_list = [r if isinstance(r, Rule) else Rule.from_json(r) for r in rules]
     glms = [_formula(f) for f in formulas]
@@ -193,20 +130,11 @@ def _evaluate(
         if risk
         else pd.DataFrame(columns=METRIC_COLUMNS)
     )
-    tables: tuple[str, ...] = ()
-    if write:
-        # A risk table that measured nothing is not written, and an older one is dropped with the swap: it would
-        # describe another synthetic table than the utility table written beside it.
-        measured = risk and not (risk_table["metric"] == "risk_skipped").all()
-        outputs = {utility_ref: utility, **({risk_ref: risk_table} if measured else {})}
-        _write_together(db, outputs, drop=() if measured else (risk_ref,))
-        tables = tuple(str(ref) for ref in outputs)
     return Evaluation(
         utility=utility,
         columns=column_summary(db, real, synthetic, spec),
         rules=rule_table,
         glm=pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(),
-        tables=tables,
         risk=risk_table,
     )
 
@@ -257,33 +185,6 @@ def _risk_rows(
     if match_id is not None:
         parts.append(expected_match_risk(db, real, synthetic, spec, known=keys, id=match_id))
     return _metric_frame(parts)
-
-
-def _write_together(
-    db: Database, outputs: Mapping[TableRef, pd.DataFrame], drop: Sequence[TableRef] = ()
-) -> None:
-    """Write each frame to its table (and drop the tables ``drop``) so that all change together or none does.
-
-    Each frame is written (atomically, by :func:`~synthsql.write.write_table`) under a staging name; then one
-    transaction drops the old tables and publishes the new ones (:meth:`~synthsql.engines.Engine.publish`). A
-    failure before that transaction drops the staging tables and leaves the targets as they were.
-    """
-    staged: dict[TableRef, TableRef] = {}
-    try:
-        for ref, frame in outputs.items():
-            temporary = TableRef(staging_name(), ref.schema)
-            write_table(db, temporary, pa.Table.from_pandas(frame, preserve_index=False))
-            staged[ref] = temporary
-        with db.transaction():
-            for ref in drop:
-                db.engine.drop(ref.sqlglot())
-            for ref, temporary in staged.items():
-                db.engine.publish(temporary.sqlglot(), ref.sqlglot(), exists=db.exists(ref))
-        staged.clear()
-    finally:
-        for temporary in staged.values():
-            if db.exists(temporary):
-                db.execute(exp.Drop(this=temporary.sqlglot(), kind="TABLE"))
 
 
 def check_comparable(db: Database, real: str, synthetic: str) -> None:

@@ -15,29 +15,44 @@
 (:meth:`~synthsql.model.Model.release`: sampled, or read from the source for partial synthesis) and hands them to
 :func:`~synthsql.write.write_table`, together with the DP ledger, in one transaction.
 
-Evaluation (:func:`synthsql.evaluate`) and a catalog's build (:func:`synthsql.catalog.build`) run these steps
-through the public functions here.
+``evaluate`` checks every input, measures every metric on one snapshot of both tables
+(:func:`synthsql.evaluate.measure`), and only then writes ``<synthetic>__utility`` and ``<synthetic>__risk``
+together.
+
+``build`` runs a catalog's tables (:mod:`synthsql.catalog`) through describe, fit, write and evaluate, in one
+transaction for the whole run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+from sqlglot import exp
+
 from synthsql.aggregates import MAX_AGGREGATE_CELLS, AggregateStore, check_max_cells
-from synthsql.connection import Database, TableRef, connect
+from synthsql.catalog import Catalog, TableDecl, check_database
+from synthsql.connection import COMPANIONS, Database, TableRef, connect
 from synthsql.dp_domains import estimate_domains, undeclared
-from synthsql.errors import InvalidParameterError, TargetError
+from synthsql.engines import staging_name
+from synthsql.errors import InvalidParameterError, SynthsqlError, TargetError
+from synthsql.evaluate import PMSE_MODELS, Evaluation, measure
 from synthsql.generators import REGISTRY, Fitting, check_int, get_generator, public_domains
+from synthsql.holdout import Holdout
+from synthsql.metrics.fitness import Rule
 from synthsql.model import BATCH_ROWS, Model
 from synthsql.privacy import Budget, check_noise
 from synthsql.schema import TableSpec, describe
 from synthsql.write import MAX_ROWS, check_rows, privacy_table, write_table
 
-__all__ = ["fit", "materialize"]
+__all__ = ["BuildError", "Built", "build", "evaluate", "fit", "materialize"]
 
 
 def fit(
@@ -231,6 +246,7 @@ def materialize(
         privacy = ref.companion("__privacy")
         if db.exists(privacy) and not replace:
             raise TargetError(f"Table {str(privacy)!r} already exists; pass replace=True to replace it.")
+    db.check_writable(ref, *([privacy] if privacy is not None else []))
     template = model.template(db)
     batches = model.release(db, rows, seed, batch_rows=batch_rows)
     with contextlib.closing(batches), db.transaction():  # the table and its privacy ledger land together or not at all
@@ -238,3 +254,189 @@ def materialize(
         if privacy is not None:
             write_table(db, privacy, privacy_table(model), replace=True)
     return ref
+
+
+def evaluate(
+    con: Database | Any,
+    /,
+    *,
+    real: str,
+    synthetic: str,
+    spec: TableSpec | None = None,
+    rules: Iterable[Rule | Mapping[str, Any]] = (),
+    formulas: Iterable[str | Mapping[str, Any] | tuple[str, str]] = (),
+    pmse: Sequence[str] = PMSE_MODELS,
+    pmse_columns: Sequence[str] | None = None,
+    max_marginals: int = 300,
+    seed: int = 0,
+    write: bool = True,
+    keys: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    holdout: Holdout | None = None,
+    risk: bool = True,
+    match_id: str | None = None,
+) -> Evaluation:
+    """Measure the utility of ``synthetic`` against ``real`` in the database, and write ``<synthetic>__utility``.
+
+    ``spec`` is the real table's description (inferred when omitted); ``rules`` are edit rules
+    (``Rule("age", "age >= 0")`` or ``{"name": ..., "condition": ..., "when": ...}``); ``formulas`` are GLMs
+    (``"income ~ age + sex"``, ``("visits ~ age", "poisson")`` or ``{"formula": ..., "family": ...}``); ``pmse``
+    picks the propensity models and ``pmse_columns`` the columns of the logistic one (default: all modelled columns;
+    a design over its parameter cap, or one that separates the tables perfectly, is reported as a NaN row whose
+    detail says why). With ``risk`` (the default) disclosure risk is measured on ``keys`` and ``targets`` (default:
+    the spec's key and sensitive columns), with ``holdout`` (the :class:`~synthsql.holdout.Holdout` the model was
+    fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``. For a
+    partially synthetic table, ``match_id`` (the row identifier partial synthesis kept) adds the expected match risk
+    and the true- and false-match rates of an intruder who knows the keys (Reiter & Mitra 2009).
+    Everything is checked before anything is written.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = ss.datasets.load(db, "cps1988")
+    >>> model = ss.fit(db, "cps1988", method="independent", seed=1)
+    >>> _ = ss.materialize(db, model, "cps_synth", seed=1)
+    >>> result = ss.evaluate(db, real="cps1988", synthetic="cps_synth", pmse=["cells"])
+    >>> result.tables
+    ('cps_synth__utility',)
+    >>> result.risk["metric"].tolist()  # cps1988 was described without keys
+    ['risk_skipped']
+    """
+    db = connect(con)
+    target = TableRef.parse(synthetic)
+    utility_ref, risk_ref = target.companion("__utility"), target.companion("__risk")
+    if write:
+        db.check_writable(utility_ref.check_safe(), risk_ref.check_safe())
+    # Every query reads one snapshot of both tables: a synthetic table replaced by another session meanwhile cannot
+    # give metrics half from the old version and half from the new one.
+    with db.transaction(snapshot=True):
+        evaluation = measure(
+            db, real, synthetic, spec=spec, rules=rules, formulas=formulas, pmse=pmse, pmse_columns=pmse_columns,
+            max_marginals=max_marginals, seed=seed, keys=keys, targets=targets, holdout=holdout, risk=risk,
+            match_id=match_id,
+        )
+        if not write:
+            return evaluation
+        # A risk table that measured nothing is not written, and an older one is dropped with the swap: it would
+        # describe another synthetic table than the utility table written beside it.
+        risk_rows = evaluation.risk
+        measured = risk and not (risk_rows["metric"] == "risk_skipped").all()
+        outputs = {utility_ref: evaluation.utility, **({risk_ref: risk_rows} if measured else {})}
+        _write_together(db, outputs, drop=() if measured else (risk_ref,))
+    return dataclasses.replace(evaluation, tables=tuple(str(ref) for ref in outputs))
+
+
+def _write_together(db: Database, outputs: Mapping[TableRef, pd.DataFrame], drop: Sequence[TableRef] = ()) -> None:
+    """Write each frame to its table (and drop the tables ``drop``) so that all change together or none does.
+
+    Each frame is written (atomically, by :func:`~synthsql.write.write_table`) under a staging name; then one
+    transaction drops the old tables and publishes the new ones (:meth:`~synthsql.engines.Engine.publish`). A
+    failure before that transaction drops the staging tables and leaves the targets as they were.
+    """
+    staged: dict[TableRef, TableRef] = {}
+    try:
+        for ref, frame in outputs.items():
+            temporary = TableRef(staging_name(), ref.schema)
+            write_table(db, temporary, pa.Table.from_pandas(frame, preserve_index=False))
+            staged[ref] = temporary
+        with db.transaction():
+            for ref in drop:
+                db.engine.drop(ref.sqlglot())
+            for ref, temporary in staged.items():
+                db.engine.publish(temporary.sqlglot(), ref.sqlglot(), exists=db.exists(ref))
+        staged.clear()
+    finally:
+        for temporary in staged.values():
+            if db.exists(temporary):
+                db.execute(exp.Drop(this=temporary.sqlglot(), kind="TABLE"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """What :func:`build` made for one catalog table: its tables, the synthetic row count, seconds per step."""
+
+    name: str
+    tables: tuple[str, ...]
+    rows: int
+    seconds: Mapping[str, float]
+
+
+def build(
+    catalog: Catalog,
+    con: Database | Any,
+    /,
+    *,
+    select: Iterable[str] | None = None,
+    progress: Callable[[str, str], None] | None = None,
+) -> list[Built]:
+    """Build the selected tables of a catalog (:mod:`synthsql.catalog`), each in the steps describe, fit, write
+    (the synthetic table, its ``__privacy`` ledger and its ``__model``) and evaluate (``__utility``, ``__risk``),
+    all in ONE transaction: a failure at any step leaves the database as it was before the run (on Spark, nothing is
+    published until every table is complete) and raises :class:`BuildError` naming the table and the step.
+
+    The same catalog and seeds give identical tables. ``progress(table, step)`` is called as each step starts.
+    """
+    db = connect(con)
+    chosen = catalog.select(select)
+    check_database(catalog, db, chosen)
+    targets = [TableRef.parse(table.target_name).check_target() for table in chosen]
+    db.check_writable(*(ref for t in targets for ref in (t, *(t.companion(s) for s in COMPANIONS))))
+    done = []
+    with db.transaction():
+        for table in chosen:
+            seconds: dict[str, float] = {}
+            step = "describe"
+            try:
+                made = []
+                for step, action in _steps(db, table):
+                    if progress is not None:
+                        progress(table.name, step)
+                    start = time.perf_counter()
+                    made.extend(action())
+                    seconds[step] = time.perf_counter() - start
+            except Exception as err:  # ours, the database's or a bug: say where; the transaction rolls back
+                raise BuildError(table.name, step, err) from err
+            done.append((table, tuple(made), seconds))
+    # counted once published (on Spark, the tables appear under their names only when the run is complete)
+    return [Built(t.name, made, int(db.table(t.target_name).count().execute()), s) for t, made, s in done]
+
+
+def _steps(db: Database, table: TableDecl) -> list[tuple[str, Callable[[], list[str]]]]:
+    """The build steps of one catalog table, in order, each returning the tables it wrote."""
+    state: dict[str, Any] = {}
+
+    def describe_step() -> list[str]:
+        state["spec"] = describe(db, table.source, **table.describe_args())
+        return []
+
+    def fit_step() -> list[str]:
+        state["model"] = fit(db, table.source, spec=state["spec"], **table.fit_args())
+        return []
+
+    def write_step() -> list[str]:
+        model = state["model"]
+        materialize(db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True, max_rows=table.max_rows)
+        # the fitted model (aggregates only) beside the table: provenance, and what `synthsql report` reads
+        saved = f"{table.target_name}__model"
+        write_table(db, saved, pa.table({"model": [json.dumps(model.to_json(), sort_keys=True)]}), replace=True)
+        privacy = [f"{table.target_name}__privacy"] if model.privacy is not None else []
+        return [table.target_name, *privacy, saved]
+
+    def evaluate_step() -> list[str]:
+        return list(evaluate(db, spec=state["spec"], **table.evaluate_args()).tables)
+
+    steps: list[tuple[str, Callable[[], list[str]]]] = [
+        ("describe", describe_step), ("fit", fit_step), ("write", write_step)
+    ]
+    if "utility" in table.metrics or "risk" in table.metrics:
+        steps.append(("evaluate", evaluate_step))
+    return steps
+
+
+class BuildError(SynthsqlError):
+    """A build step failed; the database was left as it was before the run."""
+
+    def __init__(self, table: str, step: str, cause: BaseException) -> None:
+        self.table, self.step, self.cause = table, step, cause
+        super().__init__(
+            f"Building {table!r} failed at step {step!r}: {cause}. Nothing was changed in the database."
+        )

@@ -197,7 +197,7 @@ def render_report(
     """
     db = connect(con)
     if evaluation is None:
-        from synthsql.evaluate import evaluate
+        from synthsql.pipeline import evaluate
 
         evaluation = evaluate(db, real=real, synthetic=synthetic, spec=spec, write=False)
     modelled = list(spec.modelled)

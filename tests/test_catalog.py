@@ -10,8 +10,9 @@ import pytest
 import sqlglot
 
 import synthsql as ss
-import synthsql.catalog as catalog_module
-from synthsql.catalog import BuildError, CatalogError, build, load
+import synthsql.pipeline as pipeline
+from synthsql.catalog import CatalogError, load
+from synthsql.pipeline import BuildError, build
 from synthsql.cli import EXIT_CATALOG, EXIT_DATABASE, EXIT_OK, EXIT_USAGE, main
 from tests.conftest import read_sorted, table_names
 
@@ -118,7 +119,7 @@ def test_a_failure_at_any_step_leaves_the_database_as_it_was(db, subset, tmp_pat
     def broken(*args, **kwargs):
         raise RuntimeError(f"injected failure in {target}")
 
-    monkeypatch.setattr(ss, target, broken)
+    monkeypatch.setattr(pipeline, target, broken)
     with pytest.raises(BuildError, match=f"at step '{step}'.*injected failure"):
         build(catalog, db)  # the first table (dp) fails: nothing of this run may remain
     monkeypatch.undo()
@@ -131,7 +132,7 @@ def test_a_failure_at_any_step_leaves_the_database_as_it_was(db, subset, tmp_pat
 def test_a_failing_metric_in_the_last_table_rolls_back_the_whole_run(db, subset, tmp_path, fresh_name, monkeypatch):
     catalog = load(write(tmp_path, SMALL.format(prefix=fresh_name, source=subset)))
     names = table_names(db)
-    real = catalog_module._steps
+    real = pipeline._steps
 
     def steps(database, table):
         out = real(database, table)
@@ -139,7 +140,7 @@ def test_a_failing_metric_in_the_last_table_rolls_back_the_whole_run(db, subset,
             out.append(("risk", lambda: (_ for _ in ()).throw(ValueError("metric exploded"))))
         return out
 
-    monkeypatch.setattr(catalog_module, "_steps", steps)
+    monkeypatch.setattr(pipeline, "_steps", steps)
     with pytest.raises(BuildError, match=f"'{fresh_name}_sci' failed at step 'risk'"):
         build(catalog, db, select=[f"{fresh_name}_struct", f"{fresh_name}_sci"])
     assert table_names(db) == names  # the table built before it in the same run is gone too

@@ -80,3 +80,29 @@ def test_text_sorts_byte_by_byte_on_every_engine(db, fresh_name):
     column = db.engine.text_order(exp.cast(exp.column("w", quoted=True), "TEXT"))
     query = exp.select(exp.column("w", quoted=True)).from_(exp.to_identifier(fresh_name)).order_by(column)
     assert [w for (w,) in db.fetchall(query)] == sorted(words, key=lambda w: w.encode())
+
+
+def test_a_view_under_the_target_name_is_refused_before_sampling(db, fresh_name, monkeypatch):
+    model = synthsql.fit(db, "cps1988", method="independent", seed=1)
+    db.engine.execute(f"CREATE VIEW {fresh_name} AS SELECT 1 AS x")
+    monkeypatch.setattr(synthsql.Model, "release", lambda *a, **k: pytest.fail("sampled before checking the target"))
+    title = db.engine.title
+    with pytest.raises(synthsql.TargetError, match=f"^{title} cannot replace the table '{fresh_name}': it is a view"):
+        synthsql.materialize(db, model, fresh_name, seed=1, replace=True)
+    assert db.fetchall(exp.select("x").from_(fresh_name)) == [(1,)]  # the view as it was
+    db.engine.execute(f"DROP VIEW {fresh_name}")
+
+
+def test_a_read_only_database_is_refused_before_sampling(tmp_path, monkeypatch):
+    path = tmp_path / "ro.duckdb"
+    writable = synthsql.connect(f"duckdb:///{path}", create=True)
+    synthsql.datasets.load(writable, "cps1988")
+    model = synthsql.fit(writable, "cps1988", method="independent", seed=1)
+    writable.raw.close()
+    db = synthsql.connect(f"duckdb:///{path}?read_only=true")
+    monkeypatch.setattr(synthsql.Model, "release", lambda *a, **k: pytest.fail("sampled before checking the target"))
+    with pytest.raises(synthsql.TargetError, match=r"^DuckDB cannot create the table 'synth' in duckdb:///.*read-only"):
+        synthsql.materialize(db, model, "synth", seed=1)
+    monkeypatch.setattr("synthsql.pipeline.measure", lambda *a, **k: pytest.fail("measured before checking"))
+    with pytest.raises(synthsql.TargetError, match=r"^DuckDB cannot create the table 'cps1988__utility'.*read-only"):
+        synthsql.evaluate(db, real="cps1988", synthetic="cps1988")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import synthsql as ss
-from synthsql.evaluate import evaluate
+from synthsql.pipeline import evaluate
 from synthsql.metrics.pmse import pmse_cart, pmse_cells
 from synthsql.metrics.utility import marginal_summary, marginal_tvd
 from synthsql.schema import IdentifierColumnWarning

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import synthsql as ss
-from synthsql.evaluate import evaluate
+from synthsql.pipeline import evaluate
 from synthsql.holdout import Holdout
 from synthsql.metrics import distance as D
 from synthsql.metrics.distance import distance_risk, membership_auc

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import synthsql as ss
-from synthsql.catalog import CatalogError, build, load
+from synthsql.catalog import CatalogError, load
+from synthsql.pipeline import build
 from synthsql.privacy import Budget
 from synthsql.report import render_report
 from tests.test_privacy import CPS_DOMAINS, cps_spec

@@ -168,9 +168,7 @@ def test_compile_of_an_unknown_template_is_a_usage_error(capsys):
 
 
 def test_report_to_an_unwritable_path_fails_before_any_evaluation(tmp_path, monkeypatch, capsys):
-    import synthsql.catalog as catalog_module
-
-    monkeypatch.setattr(catalog_module, "evaluate_table", lambda *a, **k: pytest.fail("evaluated before checking -o"))
+    monkeypatch.setattr(ss, "evaluate", lambda *a, **k: pytest.fail("evaluated before checking -o"))
     catalog = tmp_path / "c.yml"
     catalog.write_text("version: 1\ntables:\n  - {name: a, source: cps1988}\n")
     for output in (tmp_path / "no" / "such" / "dir" / "r.html", tmp_path):

@@ -16,10 +16,12 @@ import pyarrow as pa
 import pytest
 
 import synthsql as ss
+from synthsql.catalog import load
 from synthsql.datasets.domains import domains
 from synthsql.engines import STAGING_PREFIX, SparkEngine
 from synthsql.generators import REGISTRY, fully_synthetic
 from synthsql.holdout import Holdout, _value_text
+from synthsql.pipeline import build
 from synthsql.schema import IdentifierColumnWarning
 from tests.conftest import read_sorted
 
@@ -211,3 +213,109 @@ def test_stale_staging_tables_are_dropped_by_a_later_run(spark_db, fresh_name):
     names = set(spark_db.list_tables())
     assert old not in names and recent in names  # a recent one may belong to a run still going
     spark_db.raw.sql(f"DROP TABLE `{recent}`").collect()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bad input: refused before any work, naming the table and the engine, leaving nothing behind.
+def test_a_view_under_the_target_name_is_refused_before_sampling(spark_db, private_model, fresh_name, monkeypatch):
+    spark_db.raw.sql(f"CREATE VIEW {fresh_name} AS SELECT 1 AS x").collect()
+    monkeypatch.setattr(ss.Model, "release", lambda *a, **k: pytest.fail("sampled before checking the target"))
+    before = set(spark_db.list_tables())
+    with pytest.raises(ss.TargetError, match=f"Spark cannot replace the table '{fresh_name}': it is a view"):
+        ss.materialize(spark_db, private_model, fresh_name, seed=1, replace=True)
+    assert set(spark_db.list_tables()) == before
+
+
+def test_a_table_in_a_format_that_loses_values_is_refused(spark_db, private_model, fresh_name):
+    spark_db.raw.sql(f"CREATE TABLE {fresh_name} (x INT) USING csv").collect()
+    with pytest.raises(ss.TargetError, match=f"Spark cannot replace the table '{fresh_name}': it is stored as 'csv'"):
+        ss.materialize(spark_db, private_model, fresh_name, seed=1, replace=True)
+    assert spark_db.raw.sql(f"DESCRIBE TABLE EXTENDED {fresh_name}").filter("col_name = 'Provider'").first()[1] == "csv"
+
+
+def test_a_session_writing_json_by_default_is_refused(spark_db, private_model, fresh_name):
+    conf = spark_db.raw.conf
+    conf.set("spark.sql.sources.default", "json")
+    try:
+        with pytest.raises(ss.TargetError, match=f"table '{fresh_name}' in its default format 'json'"):
+            ss.materialize(spark_db, private_model, fresh_name, seed=1)
+    finally:
+        conf.set("spark.sql.sources.default", "parquet")
+    assert not spark_db.exists(fresh_name)
+
+
+def test_a_database_where_tables_cannot_be_created_is_refused_before_the_fit(spark_db, tmp_path, fresh_name):
+    """A database whose storage cannot take a new table (its folder replaced by a file: what a read-only mount or
+    a missing permission gives): a catalog build stops before describing anything, naming the table and Spark."""
+    location = tmp_path / "readonly_db"
+    location.mkdir()
+    spark_db.raw.sql(f"CREATE DATABASE {fresh_name} LOCATION '{location}'").collect()
+    location.rmdir()
+    location.write_text("not a folder")
+    path = tmp_path / "catalog.yml"
+    path.write_text(f"version: 1\ntables:\n  - {{name: a, source: cps1988, target: {fresh_name}.a, purpose: structural}}\n")
+    try:
+        with pytest.raises(ss.TargetError, match=f"Spark cannot create the table '{fresh_name}.a'.*failed to create"):
+            build(load(path), spark_db)
+        assert spark_db.raw.sql(f"SHOW TABLES IN {fresh_name}").count() == 0
+    finally:
+        spark_db.raw.sql(f"DROP DATABASE {fresh_name} CASCADE").collect()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A two-table build interrupted at each step: no table of the run appears, the earlier tables stay, and the next
+# run succeeds.
+TWO_TABLES = """
+version: 1
+tables:
+  - {{name: {p}_a, source: {small}, method: independent, seed: 1, rows: 500, metrics: []}}
+  - {{name: {p}_b, source: {small}, method: bayesnet, seed: 2, rows: 300, metrics: [utility]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def small(spark_db):
+    """Two columns of ``mixed``: a build's every step, at the fewest Spark statements."""
+    spark_db.raw.sql("CREATE TABLE small_mixed USING parquet AS SELECT region, children FROM mixed").collect()
+    yield "small_mixed"
+    spark_db.raw.sql("DROP TABLE small_mixed").collect()
+
+
+@pytest.mark.parametrize("step", ["describe", "fit", "write", "evaluate", "publish"])
+def test_an_interrupted_two_table_build_publishes_nothing(spark_db, small, tmp_path, fresh_name, monkeypatch, step):
+    import synthsql.pipeline as pipeline
+
+    path = tmp_path / "two.yml"
+    path.write_text(TWO_TABLES.format(p=fresh_name, small=small))
+    catalog = load(path)
+    build(catalog, spark_db, select=[f"{fresh_name}_a"])  # an earlier run: its tables must survive
+    earlier = read_sorted(spark_db, f"{fresh_name}_a")
+    before = set(spark_db.list_tables())
+    real_steps, real_rename = pipeline._steps, SparkEngine._rename
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def steps(db, table):
+        out = real_steps(db, table)
+        return [(name, interrupt if table.name.endswith("_b") and name == step else action) for name, action in out]
+
+    def rename(engine, table, to):  # the second table of the run moved into place, then the interrupt
+        if table.name.startswith(STAGING_PREFIX) and to.name == f"{fresh_name}_b":
+            real_rename(engine, table, to)
+            raise KeyboardInterrupt
+        real_rename(engine, table, to)
+
+    if step == "publish":
+        monkeypatch.setattr(SparkEngine, "_rename", rename)
+    else:
+        monkeypatch.setattr(pipeline, "_steps", steps)
+    with pytest.raises(KeyboardInterrupt):
+        build(catalog, spark_db)
+    monkeypatch.undo()
+    assert set(spark_db.list_tables()) == before  # nothing of the run, no staging table; table a as it was
+    pd.testing.assert_frame_equal(read_sorted(spark_db, f"{fresh_name}_a"), earlier)
+    built = build(catalog, spark_db)
+    assert [b.rows for b in built] == [500, 300]
+    assert {f"{fresh_name}_b", f"{fresh_name}_b__utility"} <= set(spark_db.list_tables())
+    assert not staging_tables(spark_db)

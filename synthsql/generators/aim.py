@@ -39,7 +39,7 @@ from synthsql.generators.graphical import (
     public_spec,
 )
 from synthsql.model import Model
-from synthsql.privacy import Budget, BudgetExceededError
+from synthsql.privacy import BudgetExceededError
 
 
 class AIMModel(GraphicalModel):
