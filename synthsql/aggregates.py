@@ -162,6 +162,10 @@ class AggregateStore:
     def _count(self, sets: list[tuple[str, ...]]) -> dict[tuple[str, ...], np.ndarray]:
         """Several marginals from one ``GROUP BY GROUPING SETS`` query over the encoded table.
 
+        The rows are first counted per combination of the cells the sets use (one ``GROUP BY``), and the grouping
+        sets sum those counts: an engine that expands every row once per grouping set (Spark) then expands the
+        combinations instead of the rows, and one that builds a hash table per set (DuckDB) builds them over fewer
+        rows (fit at 10M rows: DuckDB 6.9 -> 4.7 s on cps1988, 68 -> 39 s on eusilc; the counts are the same).
         Cell codes are never NULL, so the columns a result row leaves NULL tell which grouping set it belongs to.
         """
         shapes = {s: tuple(self._columns[c].cells for c in s) for s in sets}
@@ -177,8 +181,13 @@ class AggregateStore:
         grouping = exp.GroupingSets(
             expressions=[exp.Tuple(expressions=[exp.column(f"c{position[c]}") for c in s]) for s in sets]
         )
-        query = exp.select(*[exp.column(f"c{i}") for i in used], exp.alias_(exp.Count(this=exp.Star()), "n"))
-        query = query.from_(exp.Subquery(this=self._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e"))))
+        keys = [exp.column(f"c{i}") for i in used]
+        encoded = exp.Subquery(this=self._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e")))
+        cells = exp.select(*keys, exp.alias_(exp.Count(this=exp.Star()), "n")).from_(encoded).group_by(*keys)
+        total = exp.Cast(this=exp.Sum(this=exp.column("n")), to=exp.DataType.build("BIGINT"))
+        query = exp.select(*keys, exp.alias_(total, "n")).from_(
+            exp.Subquery(this=cells, alias=exp.TableAlias(this=exp.to_identifier("g")))
+        )
         query = query.group_by(grouping, copy=False)
         result = self._db.fetchall(query)
         values = np.array(result, dtype=np.float64).reshape(len(result), len(used) + 1)  # NULL -> NaN
