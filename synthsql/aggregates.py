@@ -18,7 +18,7 @@ import numpy as np
 from sqlglot import exp
 
 from synthsql.connection import Database, TableRef, connect
-from synthsql.discretize import WITHIN_BIN_GRID, encode, quantile_table
+from synthsql.discretize import WITHIN_BIN_GRID, WITHIN_BIN_PROBS, encode, quantile_table
 from synthsql.errors import InvalidParameterError
 from synthsql.quantiles import number_literal, order_statistics, rank_of
 from synthsql.schema import NUMERIC_KINDS, Bin, ColumnSpec, TableSpec, numeric_value
@@ -203,7 +203,8 @@ class AggregateStore:
         return counts
 
     def bin_quantiles(self, column: str) -> np.ndarray:
-        """Quantiles of a numeric column within each of its bins: shape ``(cells, WITHIN_BIN_GRID)``.
+        """Quantiles of a numeric column within each of its bins, at :data:`~synthsql.discretize.WITHIN_BIN_PROBS`:
+        shape ``(cells, WITHIN_BIN_GRID)``.
 
         Discrete quantiles (values that occur in the bin, see :meth:`Database.quantiles`); rows of empty bins, of
         special values and of the NULL cell are NaN. float64, or Python ints in an object array when a whole number
@@ -222,7 +223,7 @@ class AggregateStore:
 
     def _bin_quantiles(self, spec: ColumnSpec) -> np.ndarray:
         t = self._table
-        probs = np.linspace(0.0, 1.0, WITHIN_BIN_GRID).round(10).tolist()
+        probs = list(WITHIN_BIN_PROBS)
         bins = spec.bins or ()
         # Python numbers until the end (ints stay exact); rows of special values and of the NULL cell stay NaN.
         out: list[list[Any]] = [[math.nan] * WITHIN_BIN_GRID for _ in range(spec.cells)]

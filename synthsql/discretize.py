@@ -25,9 +25,21 @@ import pyarrow as pa
 from synthsql.quantiles import number_literal
 from synthsql.schema import NUMERIC_KINDS, SPECIAL_VALUES, ColumnSpec, numeric_value, special_tests
 
-__all__ = ["encode", "decode", "linear_bin_quantiles", "quantile_table", "WITHIN_BIN_GRID"]
+__all__ = ["encode", "decode", "linear_bin_quantiles", "quantile_table", "WITHIN_BIN_GRID", "WITHIN_BIN_PROBS"]
 
-WITHIN_BIN_GRID = 11  # quantiles kept per numeric bin: 0, 0.1, ..., 1
+#: The probabilities, in thousandths, of the quantiles kept per numeric bin: the deciles, then ever finer towards
+#: the top, where a skewed amount (income, wages, dividends) spreads its largest values far apart. Values are drawn
+#: by linear interpolation between neighbouring quantiles, so the top segment spreads its share of the bin evenly
+#: up to the bin's largest value: with deciles only (0.1 of the bin there) the standard deviation of cps1988's
+#: wage came out 2.1 times the source's, of ses's earnings 1.5 times; with 0.001 there, within 10 %. The top
+#: quantiles of a bin are values of few records (the maximum, kept before too, of one): a model is an aggregate of
+#: the confidential table and stays with it; what leaves is the synthetic table, whose risk `evaluate` measures. A
+#: spread that rests on one or two records (ses's notPaid: one holds 35 % of its variance) is not reproduced.
+WITHIN_BIN_PERMILLE = (0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 950, 980, 990, 995, 998, 999, 1000)
+#: The number of quantiles kept per numeric bin.
+WITHIN_BIN_GRID = len(WITHIN_BIN_PERMILLE)
+#: :data:`WITHIN_BIN_PERMILLE` as probabilities.
+WITHIN_BIN_PROBS = tuple(p / 1000 for p in WITHIN_BIN_PERMILLE)
 
 
 def encode(column: ibis.Value, spec: ColumnSpec) -> ibis.IntegerValue:
@@ -66,11 +78,10 @@ def linear_bin_quantiles(spec: ColumnSpec) -> np.ndarray:
     bins = spec.bins or ()
     out = np.full((spec.cells, WITHIN_BIN_GRID), np.nan, dtype=object if spec.whole else np.float64)
     if spec.whole:
-        steps = WITHIN_BIN_GRID - 1
         for code, (lower, upper) in enumerate(_whole_bounds(spec)):
-            out[code] = [lower + (upper - lower) * k // steps for k in range(WITHIN_BIN_GRID)]
+            out[code] = [lower + (upper - lower) * k // 1000 for k in WITHIN_BIN_PERMILLE]
         return out
-    grid = np.linspace(0.0, 1.0, WITHIN_BIN_GRID)
+    grid = np.array(WITHIN_BIN_PROBS)
     for code, b in enumerate(bins):
         out[code] = b.lo + grid * (b.hi - b.lo)
     return out
@@ -133,9 +144,10 @@ def decode(
     safe = np.where(missing, 0, codes)
     if within is None:
         within = np.zeros(n)
-    position = np.clip(np.asarray(within, dtype=np.float64), 0.0, 1.0) * (WITHIN_BIN_GRID - 1)
-    left = np.minimum(np.floor(position).astype(np.int64), WITHIN_BIN_GRID - 2)
-    frac = position - left
+    u = np.clip(np.asarray(within, dtype=np.float64), 0.0, 1.0)
+    probs = np.array(WITHIN_BIN_PROBS)
+    left = np.minimum(np.searchsorted(probs, u, side="right") - 1, WITHIN_BIN_GRID - 2)
+    frac = (u - probs[left]) / (probs[left + 1] - probs[left])
     if spec.kind == "numeric":
         linear = linear_bin_quantiles(spec)
         table = linear if quantiles is None else np.where(np.isnan(_floats(quantiles)), linear, _floats(quantiles))

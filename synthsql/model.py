@@ -2,7 +2,7 @@
 
 Every generator returns a subclass of :class:`Model` that knows how to draw cell codes; the base class turns codes
 into values (:mod:`synthsql.discretize`), streams them in fixed-size batches so that memory stays bounded whatever
-``n`` is, and reads and writes the JSON file (``{"synthsql": ..., "format": 1, "generator": ..., "params": ...,
+``n`` is, and reads and writes the JSON file (``{"synthsql": ..., "format": 2, "generator": ..., "params": ...,
 "spec": ..., "state": ...}``). No pickle, no rows: a model file holds counts, quantiles and correlations. A model
 read back is checked whole before it is built (:mod:`synthsql.model_format`).
 """
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Model", "load", "FORMAT", "BATCH_ROWS"]
 
-FORMAT = 1
+#: The model format this synthsql writes and reads. 2: numeric bins keep their quantiles at
+#: :data:`~synthsql.discretize.WITHIN_BIN_PROBS` (format 1 kept the deciles, 11 per bin).
+FORMAT = 2
 BATCH_ROWS = 100_000
 _MODELS: dict[str, type[Model]] = {}
 
@@ -216,8 +218,10 @@ class Model:
             raise ModelFormatError("This is not a synthsql model: it has no 'generator' and 'format'.")
         version = data["format"]
         if isinstance(version, bool) or version != FORMAT:
+            older = " (written by an older synthsql: fit the model again)" if version == 1 else ""
             raise ModelFormatError(
-                f"format: model format {model_format.show(version)} is not supported; this synthsql reads {FORMAT}."
+                f"format: model format {model_format.show(version)} is not supported; this synthsql reads "
+                f"{FORMAT}{older}."
             )
         name = data["generator"]
         if not isinstance(name, str) or name not in _MODELS:

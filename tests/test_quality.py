@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 import pytest
 
 import synthsql as ss
@@ -32,3 +34,41 @@ def test_bayesnet_halves_the_two_way_tvd_of_independent(mean_tvd):
 def test_copula_beats_independent(mean_tvd):
     name, tvd = mean_tvd
     assert tvd["copula"] < tvd["independent"], (name, tvd)
+
+
+def amounts_resting_on_many_records(frame, spec) -> list[str]:
+    """The numeric columns with a value other than zero in at least 95 % of the rows whose spread does not rest on
+    a handful of records (the 10 largest squared deviations make less than a quarter of the variance): their mean
+    and standard deviation are properties of the population, not of a few people. (ses's ``notPaid`` is left out:
+    one record holds 35 % of its variance, which no release should reproduce.)"""
+    out = []
+    for column in spec.modelled:
+        if column.kind != "numeric":
+            continue
+        x = frame[column.name].dropna().astype(float).to_numpy()
+        squares = np.sort((x - x.mean()) ** 2)[::-1]
+        if (x != 0).mean() >= 0.95 and squares[:10].sum() < 0.25 * squares.sum():
+            out.append(column.name)
+    return out
+
+
+@pytest.mark.parametrize("name", ["cps1988", "eusilc", "ses"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_skewed_amounts_keep_their_mean_and_spread(duckdb_db, name, seed):
+    """Means within 2 % and standard deviations within 10 % of the source's, for bayesnet. A bin's values are drawn
+    between its quantiles, which are kept ever finer towards the top of the bin: with the deciles only, the spread
+    of cps1988's wage came out 2.1 times the source's and of ses's earnings 1.5 times."""
+    db = duckdb_db
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifierColumnWarning)
+        spec = ss.describe(db, name)
+    model = ss.fit(db, name, method="bayesnet", spec=spec, seed=seed)
+    target = ss.materialize(db, model, f"{name}_tails_{seed}", seed=seed, replace=True)
+    real, synthetic = db.table(name).to_pandas(), db.table(str(target)).to_pandas()
+    columns = amounts_resting_on_many_records(real, spec)
+    assert {"cps1988": {"wage"}, "ses": {"earnings", "earningsHour"}, "eusilc": {"eqIncome"}}[name] <= set(columns)
+    ratios = {
+        c: (synthetic[c].mean() / real[c].mean(), synthetic[c].std() / real[c].std()) for c in columns
+    }
+    off = {c: r for c, r in ratios.items() if not (abs(r[0] - 1) <= 0.02 and abs(r[1] - 1) <= 0.10)}
+    assert not off, off

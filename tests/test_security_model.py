@@ -248,7 +248,9 @@ def test_a_non_dp_model_with_a_privacy_block_is_refused(saved, method):
 @pytest.mark.parametrize(
     ("method", "path", "value", "fragments"),
     [
-        ("independent", ("format",), 2, ["format: model format 2 is not supported; this synthsql reads 1"]),
+        ("independent", ("format",), 3, ["format: model format 3 is not supported; this synthsql reads 2."]),
+        ("independent", ("format",), 1, ["format: model format 1 is not supported; this synthsql reads 2 (written "
+                                         "by an older synthsql: fit the model again)"]),
         ("independent", ("format",), True, ["format: model format true"]),
         ("independent", ("format",), "1", ["format:"]),
         ("independent", ("generator",), "bayesnett", ["generator: unknown", "Did you mean 'bayesnet'"]),
@@ -502,7 +504,7 @@ def test_bad_quantiles_are_refused(saved):
             f"quantiles within a bin must not decrease, got {rows[i][1]!r} after {rows[i][-1]!r}")
     refused(changed(data, ("quantiles", name, i), lambda row: first(row, math.nan)), f"quantiles.{name}[{i}][0]: "
             "expected a finite number or null, got nan")
-    refused(changed(data, ("quantiles", name, i), lambda row: row[:-1]), f"quantiles.{name}[{i}]: expected 11")
+    refused(changed(data, ("quantiles", name, i), lambda row: row[:-1]), f"quantiles.{name}[{i}]: expected 17")
     refused(changed(data, ("quantiles", name), lambda r: r[:-1]), f"quantiles.{name}: expected {len(rows)} rows")
     refused(changed(data, ("quantiles", "region"), rows), "quantiles.region: column 'region' is not one of the numeric")
     refused(changed(data, ("quantiles",), []), "quantiles: expected an object")
@@ -535,7 +537,7 @@ def test_a_model_claiming_a_huge_table_is_refused_before_it_is_allocated():
     columns = [{"name": n, "kind": "categorical", "dtype": "string", "categories": many, "null_share": 0.0}
                for n in ("a", "b")]
     data = {
-        "synthsql": "0.1.0", "format": 1, "generator": "bayesnet", "params": {}, "seed": 1, "quantiles": {},
+        "synthsql": "0.1.0", "format": 2, "generator": "bayesnet", "params": {}, "seed": 1, "quantiles": {},
         "spec": {"table": "t", "n_rows": 10, "columns": columns},
         "state": {"order": ["a", "b"], "parents": {"a": [], "b": ["a"]},
                   "counts": {"a": {"shape": [10_001], "values": [1] * 10_001},
