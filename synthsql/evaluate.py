@@ -33,7 +33,7 @@ from synthsql.connection import Database
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, ModelFitError, did_you_mean
 from synthsql.holdout import Holdout
 from synthsql.metrics.distance import check_holdout, distance_risk
-from synthsql.metrics.fitness import Rule, check_rules, column_distances, column_summary
+from synthsql.metrics.fitness import Rule, check_rules, column_distances, column_summary, plausibility
 from synthsql.metrics.glm import compare_glm, glm_rows
 from synthsql.metrics.inference import inference_risk
 from synthsql.metrics.match_risk import check_unique_id, expected_match_risk
@@ -112,8 +112,9 @@ def measure(
                     )
                 check_unique_id(db, table, match_id)
 
-    parts = [column_distances(db, real, synthetic, spec), marginal_summary(db, real, synthetic, spec,
-                                                                          max_marginals=max_marginals, seed=seed)]
+    columns = column_summary(db, real, synthetic, spec)
+    parts = [column_distances(db, real, synthetic, spec), plausibility(columns),
+             marginal_summary(db, real, synthetic, spec, max_marginals=max_marginals, seed=seed)]
     rule_table = check_rules(db, real, synthetic, rule_list) if rule_list else pd.DataFrame()
     if rule_list:
         parts.append(_rule_metrics(rule_table))
@@ -132,7 +133,7 @@ def measure(
     )
     return Evaluation(
         utility=utility,
-        columns=column_summary(db, real, synthetic, spec),
+        columns=columns,
         rules=rule_table,
         glm=pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(),
         risk=risk_table,

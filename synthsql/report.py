@@ -40,6 +40,7 @@ import pandas as pd
 
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
+from synthsql.metrics.fitness import statistic_flag
 from synthsql.metrics.utility import marginal_tvd, tvd
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
 
@@ -671,7 +672,9 @@ def _stats_table(col: ColumnSpec, stats: pd.DataFrame | None) -> str:
         else:
             a = _value_label(float(r["real"]), col.kind) if _finite(r["real"]) else "—"
             b = _value_label(float(r["synthetic"]), col.kind) if _finite(r["synthetic"]) else "—"
-        cells.append(f"<tr><th>{_e(key)}</th><td>{_e(a)}</td><td>{_e(b)}</td></tr>")
+        why = statistic_flag(col.kind, key, float(r["real"]), float(r["synthetic"]))
+        flag = f' class="flag" title="{_e(why)}"' if why else ""
+        cells.append(f"<tr{flag}><th>{_e(key)}</th><td>{_e(a)}</td><td>{_e(b)}{' ⚠' if why else ''}</td></tr>")
     if not cells:
         return ""
     return f'<table class="stats"><tr><th></th><th>real</th><th>synthetic</th></tr>{"".join(cells)}</table>'
@@ -1113,6 +1116,7 @@ figcaption{font-size:13px;color:var(--ink);margin:2px 0 4px}
 table.stats{font-size:12px;margin-top:4px}
 table.stats th,table.stats td{padding:1px 10px 1px 0;text-align:right;font-variant-numeric:tabular-nums}
 table.stats th:first-child{text-align:left;color:var(--muted);font-weight:500}
+table.stats tr.flag td:last-child{color:#b42318;font-weight:600}
 .legend{color:var(--muted)}
 .swatch{display:inline-block;width:11px;height:11px;border-radius:2px;vertical-align:-1px;margin:0 4px 0 6px}
 .note{color:var(--muted)}

@@ -240,3 +240,28 @@ def test_summary_and_distances_name_a_missing_column(db, rules_table):
         column_distances(db, rules_table, rules_table, spec, columns=["agee"])
     with pytest.raises(ss.ColumnNotFoundError, match=r"Column 'py010n' is not in table 'mixed'"):
         column_summary(db, rules_table, "mixed", spec)
+
+
+def test_plausibility_flags_a_spread_out_amount_and_missing_values(db, fresh_name):
+    """A synthetic cps1988 whose wage is stretched above its median and whose experience lost a tenth of its values:
+    the flags and ratios equal pandas' on the same rows; the unchanged columns are plausible."""
+    import ibis
+
+    real = db.table("cps1988")
+    median = float(real.wage.median().execute())
+    changed = real.mutate(
+        wage=ibis.ifelse(real.wage > median, real.wage * 3, real.wage),
+        experience=ibis.ifelse(real.experience % 10 == 3, ibis.null("int64"), real.experience),
+    )
+    db.backend.create_table(fresh_name, changed)
+    spec = ss.describe(db, "cps1988")
+    rows = fitness.plausibility(column_summary(db, "cps1988", fresh_name, spec)).set_index(["metric", "scope"])
+    a, b = real.to_pandas(), db.table(fresh_name).to_pandas()
+    assert rows.loc[("mean_ratio", "wage"), "value"] == pytest.approx(b.wage.mean() / a.wage.mean(), rel=1e-12)
+    assert rows.loc[("sd_ratio", "wage"), "value"] == pytest.approx(b.wage.std() / a.wage.std(), rel=1e-12)
+    assert rows.loc[("null_share_difference", "experience"), "value"] == pytest.approx(b.experience.isna().mean())
+    assert "mean ratio" in rows.loc[("mean_ratio", "wage"), "detail"]
+    assert "NULL share" in rows.loc[("null_share_difference", "experience"), "detail"]
+    assert rows.loc[("mean_ratio", "education"), "detail"] == "plausible"
+    summary = rows.loc[("implausible_columns", "table")]
+    assert summary["value"] == 2 and summary["detail"].startswith("wage: mean ratio")

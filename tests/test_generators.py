@@ -7,7 +7,6 @@ import json
 import math
 import warnings
 
-import numpy as np
 import pyarrow as pa
 import pytest
 

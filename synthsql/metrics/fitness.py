@@ -9,6 +9,9 @@ original, and does the synthetic data obey the rules the original obeys? This mo
 * :func:`column_distances`: per column, one number saying how far apart the two distributions are: the total
   variation distance of a categorical column, the Kolmogorov–Smirnov statistic and the Wasserstein-1 distance of a
   numeric one, in the metric-row shape ``(metric, scope, value, detail)``;
+* :func:`plausibility`: from the summary, the columns a statistician would not release as they are: a mean or a
+  standard deviation far from the source's, a NULL share off by more than a point (rule violations are their own rows,
+  ``rule_violation_rate``);
 * :func:`check_rules`: edit rules (plausibility checks, SQL boolean conditions with an optional ``when``) with their
   violation counts and rates in each table. The rules themselves, and the closed predicate language they are
   checked against before any SQL runs, live in :mod:`synthsql.rules`.
@@ -38,13 +41,22 @@ from synthsql.metrics.utility import tvd
 from synthsql.rules import Rule
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
 
-__all__ = ["DECILES", "Rule", "check_rules", "column_distances", "column_summary"]
+__all__ = [
+    "DECILES", "MEAN_RATIO_BOUNDS", "NULL_SHARE_POINTS", "SD_RATIO_BOUNDS", "Rule", "check_rules", "column_distances",
+    "column_summary", "plausibility", "statistic_flag",
+]
 
 #: The probabilities of the deciles :func:`column_summary` reports.
 DECILES = tuple(round(i / 10, 10) for i in range(1, 10))
 _CATEGORY_KINDS = ("categorical", "boolean")
 _UNITS = {"date": "days", "timestamp": "microseconds"}
 _METRIC_COLUMNS = ["metric", "scope", "value", "detail"]
+#: The synthetic/real ratio of a column's mean, and of its standard deviation, that is plausible; and the most a
+#: column's NULL share may differ, as a share of rows (one percentage point).
+MEAN_RATIO_BOUNDS = (0.9, 1.1)
+SD_RATIO_BOUNDS = (0.8, 1.25)
+NULL_SHARE_POINTS = 0.01
+_RATIO_KINDS = ("integer", "numeric")  # a ratio of epoch days or microseconds would say nothing
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -102,6 +114,59 @@ def column_summary(
                 }
             )
     return pd.DataFrame(rows, columns=["column", "kind", "statistic", "category", "real", "synthetic"])
+
+
+def statistic_flag(kind: str, statistic: str, real: float, synthetic: float) -> str:
+    """Why a summary statistic is implausible ('' when it is not): a mean or sd ratio outside
+    :data:`MEAN_RATIO_BOUNDS` / :data:`SD_RATIO_BOUNDS` (integer and numeric columns), or a NULL share that differs
+    by more than :data:`NULL_SHARE_POINTS`."""
+    if statistic == "null_share":
+        if _finite(real) and _finite(synthetic) and abs(synthetic - real) > NULL_SHARE_POINTS:
+            return f"NULL share {synthetic:.1%} against {real:.1%} (more than {NULL_SHARE_POINTS:.0%} apart)"
+        return ""
+    bounds = {"mean": MEAN_RATIO_BOUNDS, "sd": SD_RATIO_BOUNDS}.get(statistic)
+    if bounds is None or kind not in _RATIO_KINDS or not (_finite(real) and _finite(synthetic)) or real == 0:
+        return ""
+    ratio = synthetic / real
+    if bounds[0] <= ratio <= bounds[1]:
+        return ""
+    return f"{statistic} ratio {ratio:.3g} outside [{bounds[0]}, {bounds[1]}] ({synthetic:.6g} against {real:.6g})"
+
+
+def plausibility(summary: pd.DataFrame) -> pd.DataFrame:
+    """Metric rows from :func:`column_summary`: ``mean_ratio`` and ``sd_ratio`` (synthetic over real) for each
+    integer and numeric column, ``null_share_difference`` (synthetic minus real, a share of rows) for every column,
+    each with a detail that says when it is outside its bounds (:func:`statistic_flag`); and one
+    ``implausible_columns`` row (scope ``table``): how many columns are flagged, and which, with why.
+
+    >>> summary = pd.DataFrame({"column": ["wage"] * 3, "kind": ["numeric"] * 3, "category": [None] * 3,
+    ...     "statistic": ["null_share", "mean", "sd"], "real": [0.0, 604.0, 453.0], "synthetic": [0.0, 647.0, 943.0]})
+    >>> plausibility(summary).set_index("metric")["value"].round(3).to_dict()
+    {'null_share_difference': 0.0, 'mean_ratio': 1.071, 'sd_ratio': 2.082, 'implausible_columns': 1.0}
+    """
+    rows: list[dict[str, Any]] = []
+    flagged: dict[str, list[str]] = {}
+    names = {"null_share": "null_share_difference", "mean": "mean_ratio", "sd": "sd_ratio"}
+    for r in summary.to_dict("records"):
+        statistic = r["statistic"]
+        if statistic not in names or (statistic != "null_share" and r["kind"] not in _RATIO_KINDS):
+            continue
+        real, synthetic = float(r["real"]), float(r["synthetic"])
+        if statistic == "null_share":
+            value = synthetic - real if _finite(real) and _finite(synthetic) else math.nan
+        else:
+            value = synthetic / real if _finite(real) and _finite(synthetic) and real != 0 else math.nan
+        why = statistic_flag(r["kind"], statistic, real, synthetic)
+        if why:
+            flagged.setdefault(r["column"], []).append(why)
+        rows.append({"metric": names[statistic], "scope": r["column"], "value": value, "detail": why or "plausible"})
+    detail = "; ".join(f"{c}: {', '.join(w)}" for c, w in flagged.items()) or "every column plausible"
+    rows.append({"metric": "implausible_columns", "scope": "table", "value": float(len(flagged)), "detail": detail})
+    return pd.DataFrame(rows, columns=_METRIC_COLUMNS)
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
 
 
 def _summary_stats(
