@@ -181,8 +181,13 @@ class TableDecl(_Strict):
         return Holdout(self.holdout, seed=self.seed)
 
     def fit_args(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`synthsql.fit` (all but the spec): method, parameters, seed, privacy, holdout."""
+        """Keyword arguments for :func:`synthsql.fit` (all but the spec): method, parameters, seed, privacy, holdout,
+        and the edit rules the synthetic rows must meet."""
+        from synthsql.metrics.fitness import Rule
+
         args: dict[str, Any] = {**self.method_params, "method": self.method_name, "seed": self.seed}
+        if self.rules:
+            args["rules"] = [Rule(r.name, r.condition, when=r.when) for r in self.rules]
         privacy = self.privacy
         if privacy is not None:
             args.update(epsilon=privacy.epsilon, delta=privacy.delta, noise=privacy.noise)

@@ -71,5 +71,9 @@ class DatabaseFailure(SynthsqlError):
     """The database itself failed (a full disk, say) in a way that ended the session; nothing was committed."""
 
 
+class SamplingError(SynthsqlError):
+    """A model that cannot draw the rows asked for: its edit rules reject nearly every row it draws."""
+
+
 class ModelFitError(SynthsqlError):
     """A statistical model that cannot be fitted: a singular design or an iteration that does not converge."""

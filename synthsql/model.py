@@ -21,8 +21,9 @@ import pyarrow as pa
 
 from synthsql import model_format
 from synthsql.discretize import decode, quantile_table
-from synthsql.errors import InvalidParameterError, ModelFormatError, SynthsqlError, did_you_mean
+from synthsql.errors import InvalidParameterError, ModelFormatError, SamplingError, SynthsqlError, did_you_mean
 from synthsql.model_format import StateCheck
+from synthsql.rules import Rule, meeting
 from synthsql.schema import NUMERIC_KINDS, TableSpec
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ __all__ = ["Model", "load", "FORMAT", "BATCH_ROWS"]
 #: :data:`~synthsql.discretize.WITHIN_BIN_PROBS` (format 1 kept the deciles, 11 per bin).
 FORMAT = 2
 BATCH_ROWS = 100_000
+#: The most times a batch is topped up with fresh draws to replace rows that break the model's edit rules.
+MAX_REDRAWS = 50
 _MODELS: dict[str, type[Model]] = {}
 
 
@@ -58,6 +61,7 @@ class Model:
         seed: int | None = None,
         privacy: Mapping[str, Any] | None = None,
         holdout: Any = None,
+        rules: tuple[Rule, ...] = (),
     ) -> None:
         self.spec = spec
         self.params = dict(params)
@@ -67,6 +71,10 @@ class Model:
         self.privacy = dict(privacy) if privacy is not None else None
         #: The holdout split the model was fitted with (a synthsql.holdout.Holdout), or None.
         self.holdout: Any = holdout
+        #: Edit rules every sampled row meets (:meth:`sample` redraws the rows that break one).
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        #: Rows drawn and rows kept by the last :meth:`sample` (their ratio is the rules' acceptance rate).
+        self.rows_drawn = self.rows_kept = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table={self.spec.table!r}, columns={len(self.spec.modelled)}, params={self.params})"
@@ -149,31 +157,74 @@ class Model:
 
         The same ``seed`` (and ``batch_rows``) gives the same rows; ``seed=None`` draws fresh entropy.
         Columns come in the source order, with identifiers numbered 1..n and excluded columns NULL.
+
+        With edit rules (``fit(..., rules=[...])``), each batch keeps only the rows that meet every rule and is
+        topped up with fresh draws from the same random stream until it is full (at most :data:`MAX_REDRAWS`
+        times; a model that cannot meet its rules is an error that names them): the row count is exact, and
+        :attr:`rows_drawn` / :attr:`rows_kept` say how many rows the rules cost.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise InvalidParameterError(f"The number of rows to sample must be a positive integer, got {n!r}.")
         if batch_rows <= 0:
             raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
         rng = np.random.default_rng(seed)
-        names = self.spec.names
+        self.rows_drawn = self.rows_kept = 0
         for start in range(0, int(n), batch_rows):
             rows = min(batch_rows, int(n) - start)
-            codes, within = self._draw(rows, rng)
-            arrays = []
-            for col in self.spec.columns:
-                if col.kind in NUMERIC_KINDS and col.name not in within:
-                    within[col.name] = rng.random(rows)
-                arrays.append(
-                    decode(
-                        codes.get(col.name, np.zeros(rows, dtype=np.int64)),
-                        col,
-                        within=within.get(col.name),
-                        quantiles=self.quantiles.get(col.name),
-                        offset=start,
-                        rng=rng,
-                    )
+            batch = self._batch(rows, rng, start)
+            self.rows_drawn += rows
+            if self.rules:
+                batch = self._meeting_rules(batch, rows, rng, start)
+            self.rows_kept += rows
+            yield batch
+
+    def _batch(self, rows: int, rng: np.random.Generator, start: int) -> pa.RecordBatch:
+        codes, within = self._draw(rows, rng)
+        arrays = []
+        for col in self.spec.columns:
+            if col.kind in NUMERIC_KINDS and col.name not in within:
+                within[col.name] = rng.random(rows)
+            arrays.append(
+                decode(
+                    codes.get(col.name, np.zeros(rows, dtype=np.int64)),
+                    col,
+                    within=within.get(col.name),
+                    quantiles=self.quantiles.get(col.name),
+                    offset=start,
+                    rng=rng,
                 )
-            yield pa.RecordBatch.from_arrays(arrays, names=names)
+            )
+        return pa.RecordBatch.from_arrays(arrays, names=self.spec.names)
+
+    def _meeting_rules(self, batch: pa.RecordBatch, rows: int, rng: np.random.Generator, start: int) -> pa.RecordBatch:
+        """``rows`` rows that meet every rule: the batch's, topped up with fresh draws; identifiers renumbered."""
+        kept = batch.filter(pa.array(meeting(self.rules, batch)))
+        parts, have, drawn = [kept], kept.num_rows, rows
+        for _ in range(MAX_REDRAWS):
+            if have >= rows:
+                break
+            share = max(have / drawn, 0.01)  # the acceptance so far, to size the next draw
+            extra = self._batch(min(int((rows - have) / share * 1.2) + 16, 10 * rows), rng, start)
+            drawn += extra.num_rows
+            extra = extra.filter(pa.array(meeting(self.rules, extra)))
+            parts.append(extra)
+            have += extra.num_rows
+        else:
+            if have < rows:
+                raise SamplingError(
+                    f"The {self.generator} model of {self.spec.table!r} cannot meet its edit rules "
+                    f"({', '.join(repr(r.name) for r in self.rules)}): {have:,} of {drawn:,} rows drawn met them "
+                    f"after {MAX_REDRAWS} redraws. Check the rules against the source (fit warns of a rule the "
+                    "source breaks), or fit a richer model (bayesnet with a higher degree)."
+                )
+        self.rows_drawn += drawn - rows
+        table = pa.Table.from_batches(parts).slice(0, rows)
+        arrays = [
+            decode(np.zeros(rows, dtype=np.int64), col, offset=start) if col.kind == "identifier" else table[col.name]
+            for col in self.spec.columns
+        ]
+        return pa.RecordBatch.from_arrays([pa.concat_arrays(a.chunks) if isinstance(a, pa.ChunkedArray) else a
+                                           for a in arrays], names=self.spec.names)
 
     def to_arrow(self, n: int, seed: int | None = None) -> pa.Table:
         """All ``n`` rows as one Arrow table (for small ``n``; prefer :meth:`sample` or materialize)."""
@@ -197,6 +248,7 @@ class Model:
             "state": self._state(),
             **({"privacy": self.privacy} if self.privacy is not None else {}),
             **({"holdout": self.holdout.to_json()} if self.holdout is not None else {}),
+            **({"rules": [r.to_json() for r in self.rules]} if self.rules else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -250,10 +302,11 @@ class Model:
         kind._check_state(data["state"], check)
         privacy = model_format.check_privacy(data.get("privacy"), spec, generator=name, private=kind._private())
         holdout = model_format.check_holdout(data.get("holdout"))
+        rules = model_format.check_rules(data.get("rules"), spec)
         try:
             model = kind._from_state(
                 data["state"], spec=spec, params=params, quantiles=data["quantiles"], seed=seed, privacy=privacy,
-                holdout=holdout,
+                holdout=holdout, rules=rules,
             )
         except (ValueError, TypeError, KeyError, IndexError, np.linalg.LinAlgError) as err:
             # what the checks above should have caught: still the model file's fault, not a crash
@@ -262,7 +315,7 @@ class Model:
 
 
 _REQUIRED = ("synthsql", "format", "generator", "params", "seed", "spec", "quantiles", "state")
-_OPTIONAL = ("privacy", "holdout")
+_OPTIONAL = ("privacy", "holdout", "rules")
 
 
 def table_to_json(array: np.ndarray) -> dict[str, Any]:

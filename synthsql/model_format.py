@@ -65,6 +65,8 @@ MAX_ROWS = 10**12
 MAX_CELLS = 20_000_000
 #: The deepest nesting of JSON arrays and objects in a model (``spec.columns[i].bins[j]`` is 5 levels deep).
 MAX_DEPTH = 8
+#: The most edit rules a model may carry.
+MAX_RULES = 1000
 #: The largest count a count table may hold: counts are exact in the float64 arithmetic of sampling below 2**53.
 MAX_COUNT = 2**53
 #: Relative tolerance of the privacy block's arithmetic (rho from epsilon and delta, rho from a noise scale).
@@ -378,6 +380,26 @@ def check_holdout(value: Any) -> Any:
         return Holdout.from_json(value)
     except SynthsqlError as err:
         fail("holdout", str(err))
+
+
+def check_rules(value: Any, spec: TableSpec) -> tuple[Any, ...]:
+    """The edit rules the model's samples meet: each parsed and checked as any rule is (the closed predicate language
+    of :mod:`synthsql.rules`) and bound to the spec's columns; a forged rule is refused naming ``rules[i]``."""
+    from synthsql.rules import Rule
+
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_RULES:
+        fail("rules", f"expected a list of at most {MAX_RULES} edit rules, got {show(value)}")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            rule = Rule.from_json(item)
+            rule._bound(spec.names, spec.table)
+        except SynthsqlError as err:
+            fail(f"rules[{i}]", str(err))
+        out.append(rule)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import dataclasses
 import json
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -46,7 +47,8 @@ from synthsql.errors import InvalidParameterError, SynthsqlError, TargetError
 from synthsql.evaluate import PMSE_MODELS, Evaluation, measure
 from synthsql.generators import REGISTRY, Fitting, check_int, get_generator, public_domains
 from synthsql.holdout import Holdout
-from synthsql.metrics.fitness import Rule
+from synthsql.metrics.fitness import Rule, check_rules
+from synthsql.rules import SourceBreaksRuleWarning
 from synthsql.model import BATCH_ROWS, Model
 from synthsql.privacy import Budget, check_noise
 from synthsql.schema import TableSpec, describe
@@ -67,6 +69,7 @@ def fit(
     delta: float | None = None,
     budget: Budget | None = None,
     holdout: Any = None,
+    rules: Iterable[Rule | Mapping[str, Any]] = (),
     synthesize: Sequence[str] | None = None,
     domain_share: float | None = None,
     noise: str = "private",
@@ -99,6 +102,13 @@ def fit(
     ``holdout`` (a :class:`synthsql.holdout.Holdout`) sets a share of the rows aside: the model is fitted on the
     rest only, and records the split so that risk measures can use the held-out rows as a control set.
 
+    ``rules`` are edit rules (:class:`~synthsql.rules.Rule`, or mappings as a catalog lists them) the synthetic rows
+    must meet: the model records them and its samples keep only rows that meet them, topped up to the exact count
+    (:meth:`~synthsql.model.Model.sample`; rules are public knowledge, so this costs a DP model no budget). For a
+    model that is not differentially private, a rule the source itself breaks is reported with its count
+    (:class:`~synthsql.rules.SourceBreaksRuleWarning`), and a rule no applicable source row meets is an error; a DP
+    fit does not read such counts, which would be released without noise.
+
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
     >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 3 AS g, (i * 7) % 10 AS x FROM range(50) r(i)")
@@ -122,9 +132,13 @@ def fit(
     private = getattr(generator, "private", False)
     ref = TableRef.parse(table)
     _check_privacy_parameters(method, private, epsilon, delta, budget, domain_share, noise, noise_seed)
+    names = db.table(ref).schema().names
     check_table = getattr(generator, "check_table", None)
     if check_table is not None:
-        check_table(db.table(ref).schema().names, str(ref))
+        check_table(names, str(ref))
+    rule_list = _rules(rules, names, str(ref), method)
+    if rule_list and not private:
+        _check_source_meets(db, str(ref), rule_list)
     # 2. the budget
     todo = undeclared(db, ref, spec) if private and domain_share is not None else []  # the column types only
     if private and budget is None:
@@ -132,7 +146,7 @@ def fit(
         needs_delta = any(kind == "categorical" for _, kind, _ in todo)
         reserve = delta / 2 if needs_delta and isinstance(delta, (int, float)) and 0 < delta < 1 else 0.0
         budget = Budget(epsilon, delta, noise=noise, noise_seed=noise_seed, delta_reserved=reserve)
-    fitting = Fitting(seed=seed, budget=budget, holdout=holdout)
+    fitting = Fitting(seed=seed, budget=budget, holdout=holdout, rules=rule_list)
     # 3. the holdout split: the training rows set apart (their row hash computed once, not in every aggregate)
     with _training_rows(db, ref, holdout) as rows:
         # 4. the domains, from the training rows only
@@ -146,6 +160,40 @@ def fit(
             spec = dataclasses.replace(spec, n_rows=rows.count().execute())
         # 5. the generator's fit, on aggregates of those rows
         return generator.fit(AggregateStore(db, rows, spec, max_cells=max_aggregate_cells), fitting)
+
+
+def _rules(rules: Any, names: Sequence[str], table: str, method: str) -> tuple[Rule, ...]:
+    """The edit rules a model must meet, each checked (its language, and its columns against the table's)."""
+    if isinstance(rules, (str, Mapping, Rule)) or not isinstance(rules, Iterable):
+        raise InvalidParameterError(f"'rules' must be a list of edit rules, got {type(rules).__name__}.")
+    out = tuple(r if isinstance(r, Rule) else Rule.from_json(r) for r in rules)
+    if out and method == "partial":
+        raise InvalidParameterError(
+            "Partial synthesis keeps the source's records, so it takes no edit rules yet: check them with "
+            "evaluate(..., rules=[...])."
+        )
+    for rule in out:
+        rule._bound(names, table)  # every column it names is in the table
+    return out
+
+
+def _check_source_meets(db: Database, table: str, rules: Sequence[Rule]) -> None:
+    """Warn of a rule the source breaks (with the count); refuse one that no applicable source row meets."""
+    counts = check_rules(db, table, table, rules)
+    for row in counts[counts["table"] == "real"].to_dict("records"):
+        applicable, violations = int(row["applicable"]), int(row["violations"])
+        if applicable and violations == applicable:
+            raise InvalidParameterError(
+                f"Edit rule {row['rule']!r}: none of the {applicable:,} rows of {table!r} it applies to meets it, so "
+                "no synthetic row drawn like them would; check the rule."
+            )
+        if violations:
+            warnings.warn(
+                f"Edit rule {row['rule']!r} is broken by {violations:,} of the {applicable:,} rows of {table!r} it "
+                "applies to (the source itself); the synthetic rows will meet it.",
+                SourceBreaksRuleWarning,
+                stacklevel=3,
+            )
 
 
 def _check_privacy_parameters(

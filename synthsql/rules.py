@@ -45,6 +45,7 @@ from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
+    "meeting",
     "CAST_TYPES",
     "EXTRACT_UNITS",
     "MAX_RULE_CHARS",
@@ -52,6 +53,7 @@ __all__ = [
     "MAX_RULE_NODES",
     "Rule",
     "RuleError",
+    "SourceBreaksRuleWarning",
     "parse_condition",
 ]
 
@@ -154,6 +156,10 @@ _ONLY_UNDER: Mapping[type[exp.Expression], tuple[type[exp.Expression], str]] = {
     exp.If: (exp.Case, "ifs"),
 }
 _ROW_LEVEL = "a rule looks at one row at a time"
+
+
+class SourceBreaksRuleWarning(UserWarning):
+    """An edit rule a model must meet is broken by rows of the source itself (fit warns, with the count)."""
 
 
 class RuleError(InvalidParameterError):
@@ -453,3 +459,30 @@ def _bind(rule: str, tree: exp.Expression, columns: Sequence[str], table: str) -
     for ident in tree.find_all(exp.Identifier):
         ident.set("quoted", True)
     return tree
+
+
+def meeting(rules: Sequence[Rule], batch: Any) -> Any:
+    """For each row of an Arrow record batch, whether it meets every rule (a numpy bool array).
+
+    A row fails a rule when ``when`` is TRUE and ``condition`` is not TRUE (FALSE or NULL), as
+    :func:`~synthsql.metrics.fitness.check_rules` counts violations. The checked trees run in an in-memory DuckDB
+    over the batch (rules are written in DuckDB's SQL, so they mean the same here as when they are checked in the
+    database); only the batch is read, the row order is kept.
+    """
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    names = list(batch.schema.names)
+    table = pa.Table.from_batches([batch]).append_column("__row", pa.array(np.arange(batch.num_rows)))
+    tests = []
+    for rule in rules:
+        condition, when = rule._bound(names, "the synthetic rows")
+        holds = exp.Is(this=exp.Paren(this=condition), expression=exp.true())
+        if when is not None:
+            holds = exp.or_(exp.Not(this=exp.Is(this=exp.Paren(this=when), expression=exp.true())), holds)
+        tests.append(exp.Paren(this=holds))
+    query = exp.select(exp.and_(*tests) if tests else exp.true()).from_("rows").order_by(exp.column("__row"))
+    with duckdb.connect() as con:
+        con.register("rows", table)
+        return np.array([bool(v) for (v,) in con.execute(query.sql(dialect="duckdb")).fetchall()], dtype=bool)

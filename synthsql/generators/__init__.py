@@ -36,12 +36,14 @@ class Fitting:
 
     ``seed`` drives the fit's non-private randomness (:attr:`rng`; never DP noise, which the ``budget`` draws);
     ``budget`` is the :class:`~synthsql.privacy.Budget` a DP method spends (None for the others); ``holdout`` is the
-    :class:`~synthsql.holdout.Holdout` split whose training rows the store reads (None: all rows).
+    :class:`~synthsql.holdout.Holdout` split whose training rows the store reads (None: all rows); ``rules`` are
+    the edit rules (:class:`~synthsql.rules.Rule`) every row the model samples must meet.
     """
 
     seed: int | None = None
     budget: Budget | None = None
     holdout: Any = None
+    rules: tuple[Any, ...] = ()
 
     @functools.cached_property
     def rng(self) -> np.random.Generator:
@@ -54,6 +56,7 @@ class Fitting:
             "seed": self.seed,
             "privacy": None if self.budget is None else self.budget.to_json(),
             "holdout": self.holdout,
+            "rules": self.rules,
         }
 
 
