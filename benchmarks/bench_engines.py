@@ -68,23 +68,26 @@ def open_engine(name: str, folder: str) -> tuple[ss.Database, SparkStatements | 
                 cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
         return db, None, drop
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.sql.warehouse.dir", f"{folder}/warehouse")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("OFF")
+    session = local_spark(folder, {"spark.sql.shuffle.partitions": "2"})
     counter = SparkStatements(session)
     return ss.connect(session), counter, session.stop
 
 
-def run(engine: str, dataset: str, db: ss.Database, counter: SparkStatements | None) -> dict[str, Any]:
-    row: dict[str, Any] = {"engine": engine, "dataset": dataset}
+def local_spark(folder: str, settings: dict[str, str]) -> Any:
+    """A local Spark session (``local[2]``, no UI, quiet) with its warehouse in ``folder`` and ``settings``."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master("local[2]").config("spark.sql.warehouse.dir", f"{folder}/warehouse")
+    for key, value in {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **settings}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("OFF")
+    return session
+
+
+def stepper(row: dict[str, Any], counter: SparkStatements | None) -> Callable[[str, Callable[[], Any]], Any]:
+    """``step(label, call)``: runs ``call``, recording its seconds (``<label> s``) and, on Spark, its statements
+    (``<label> stmts``) in ``row``."""
 
     def step(label: str, call: Callable[[], Any]) -> Any:
         before = counter.count if counter else 0
@@ -93,6 +96,13 @@ def run(engine: str, dataset: str, db: ss.Database, counter: SparkStatements | N
         row[f"{label} s"] = time.perf_counter() - start
         row[f"{label} stmts"] = (counter.count - before) if counter else None
         return out
+
+    return step
+
+
+def run(engine: str, dataset: str, db: ss.Database, counter: SparkStatements | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"engine": engine, "dataset": dataset}
+    step = stepper(row, counter)
 
     ss.datasets.load(db, dataset, replace=True)
     with warnings.catch_warnings():

@@ -19,9 +19,7 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ import synthsql as ss
 from synthsql.schema import IdentifierColumnWarning
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_engines import SparkStatements  # noqa: E402
+from bench_engines import SparkStatements, local_spark, stepper  # noqa: E402
 
 OUT_ROWS = 1_000_000
 STEPS = ("describe", "fit", "materialize")
@@ -67,14 +65,7 @@ def run(engine: str, db: ss.Database, table: str, counter: SparkStatements | Non
     row: dict[str, Any] = {"engine": engine}
     reset_peak()
     reset_peak(jvm)
-
-    def step(label: str, call: Callable[[], Any]) -> Any:
-        before = counter.count if counter else 0
-        start = time.perf_counter()
-        out = call()
-        row[f"{label} s"] = time.perf_counter() - start
-        row[f"{label} stmts"] = (counter.count - before) if counter else None
-        return out
+    step = stepper(row, counter)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifierColumnWarning)
@@ -91,20 +82,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", type=int, default=[1_000_000, 10_000_000])
     args = parser.parse_args()
-    from pyspark.sql import SparkSession
 
     results = []
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        session = (
-            SparkSession.builder.master("local[2]")
-            .config("spark.sql.warehouse.dir", str(folder / "warehouse"))
-            .config("spark.driver.memory", "4g")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate()
-        )
-        session.sparkContext.setLogLevel("OFF")
+        session = local_spark(name, {"spark.driver.memory": "4g"})
         counter = SparkStatements(session)
         jvm = session._jvm.java.lang.ProcessHandle.current().pid()
         spark = ss.connect(session)

@@ -208,7 +208,11 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     if not db.exists(TableRef.parse(table.target_name)):
         raise TableNotFoundError(f"Table {table.target_name!r} is not built yet: run `synthsql build --select {table.name}`.")
     saved = TableRef.parse(f"{table.target_name}__model")
-    model = ss.Model.from_json(db.table(saved).to_pandas()["model"].iloc[0]) if db.exists(saved) else None
+    model = None
+    if db.exists(saved):
+        record = db.table(saved).to_pandas().iloc[0]
+        model = ss.Model.from_json(record["model"])
+        model.rows_drawn, model.rows_kept = int(record.get("rows_drawn", 0)), int(record.get("rows_kept", 0))
     path = path or _writable(Path(f"{table.target_name}.html"))
     text = catalog.texts.get(catalog.files[table.name])
     with console.status(f"measuring {table.target_name} for the report"):

@@ -465,7 +465,9 @@ def _steps(db: Database, table: TableDecl) -> list[tuple[str, Callable[[], list[
         materialize(db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True, max_rows=table.max_rows)
         # the fitted model (aggregates only) beside the table: provenance, and what `synthsql report` reads
         saved = f"{table.target_name}__model"
-        write_table(db, saved, pa.table({"model": [json.dumps(model.to_json(), sort_keys=True)]}), replace=True)
+        record = {"model": [json.dumps(model.to_json(), sort_keys=True)], "rows_drawn": [model.rows_drawn],
+                  "rows_kept": [model.rows_kept]}  # what the edit rules cost: rows drawn for the rows kept
+        write_table(db, saved, pa.table(record), replace=True)
         privacy = [f"{table.target_name}__privacy"] if model.privacy is not None else []
         return [table.target_name, *privacy, saved]
 

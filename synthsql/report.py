@@ -401,6 +401,13 @@ def _summary(
             info.append(("Privacy", dp))
         else:
             info.append(("Privacy", "not differentially private"))
+        rules = getattr(model, "rules", ())
+        if rules:
+            drawn, kept = getattr(model, "rows_drawn", 0), getattr(model, "rows_kept", 0)
+            cost = (f"; {drawn - kept:,} of {drawn:,} drawn rows broke one and were redrawn ({(drawn - kept) / drawn:.2%})"
+                    if drawn else "")
+            info.append(("Edit rules", f"{len(rules)} enforced while sampling ({_e(', '.join(r.name for r in rules))})"
+                         + cost))
     else:
         info.append(("Method", "not given (pass <code>model=</code>)"))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in info)

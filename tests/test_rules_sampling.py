@@ -113,3 +113,32 @@ def test_a_model_that_cannot_meet_its_rules_says_so(duckdb_db):
         model = ss.fit(duckdb_db, "eusilc", method="uniform", spec=spec_of(duckdb_db, False), rules=[rule])
     with pytest.raises(ss.SamplingError, match=f"cannot meet its edit rules \\('exact'\\).*after {MAX_REDRAWS} redraws"):
         model.to_pandas(100, seed=1)
+
+
+def test_a_catalogs_rules_constrain_its_build_and_their_cost_is_reported(duckdb_db, tmp_path, fresh_name):
+    from synthsql.catalog import load
+    from synthsql.pipeline import build
+    from synthsql.report import render_report
+
+    path = tmp_path / "rules.yml"
+    path.write_text(
+        "version: 1\ntables:\n"
+        f"  - name: {fresh_name}\n    source: eusilc\n    method: independent\n    seed: 1\n    metrics: [utility]\n"
+        "    rules: [{name: no_child_income, condition: \"py010n IS NULL OR py010n = 0\", when: \"age < 16\"}]\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifierColumnWarning)
+        build(load(path), duckdb_db)
+    assert violations(duckdb_db, fresh_name, [NO_CHILD_INCOME]) == 0
+    utility = duckdb_db.table(f"{fresh_name}__utility").to_pandas().set_index(["metric", "scope"])
+    assert utility.loc[("rule_violation_rate", "no_child_income"), "value"] == 0
+    record = duckdb_db.table(f"{fresh_name}__model").to_pandas().iloc[0]
+    assert record["rows_kept"] == 14_827 and record["rows_drawn"] > 15_000  # about a tenth redrawn
+    model = ss.Model.from_json(record["model"])
+    model.rows_drawn, model.rows_kept = int(record["rows_drawn"]), int(record["rows_kept"])
+    spec = spec_of(duckdb_db, False)
+    evaluation = ss.evaluate(duckdb_db, real="eusilc", synthetic=fresh_name, spec=spec, write=False, pmse=[],
+                             risk=False, rules=model.rules)
+    page = render_report(duckdb_db, real="eusilc", synthetic=fresh_name, spec=spec, model=model, evaluation=evaluation)
+    redrawn = record["rows_drawn"] - record["rows_kept"]
+    assert f"1 enforced while sampling (no_child_income); {redrawn:,} of {record['rows_drawn']:,} drawn rows" in page
