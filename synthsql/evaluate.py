@@ -33,7 +33,14 @@ from synthsql.connection import Database
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, ModelFitError, did_you_mean
 from synthsql.holdout import Holdout
 from synthsql.metrics.distance import check_holdout, distance_risk
-from synthsql.metrics.fitness import Rule, check_rules, column_distances, column_summary, plausibility
+from synthsql.metrics.fitness import (
+    Rule,
+    check_rules,
+    column_distances,
+    column_summary,
+    missingness_blocks,
+    plausibility,
+)
 from synthsql.metrics.glm import compare_glm, glm_rows
 from synthsql.metrics.inference import inference_risk
 from synthsql.metrics.match_risk import check_unique_id, expected_match_risk
@@ -114,6 +121,7 @@ def measure(
 
     columns = column_summary(db, real, synthetic, spec)
     parts = [column_distances(db, real, synthetic, spec), plausibility(columns),
+             missingness_blocks(db, real, synthetic, spec),
              marginal_summary(db, real, synthetic, spec, max_marginals=max_marginals, seed=seed)]
     rule_table = check_rules(db, real, synthetic, rule_list) if rule_list else pd.DataFrame()
     if rule_list:

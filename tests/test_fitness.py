@@ -265,3 +265,24 @@ def test_plausibility_flags_a_spread_out_amount_and_missing_values(db, fresh_nam
     assert rows.loc[("mean_ratio", "education"), "detail"] == "plausible"
     summary = rows.loc[("implausible_columns", "table")]
     assert summary["value"] == 2 and summary["detail"].startswith("wage: mean ratio")
+
+
+def test_missingness_blocks_equal_pandas_and_flag_a_lost_pattern(db, fresh_name):
+    """eusilc's ten personal-income and activity columns are NULL together (children): an independent model keeps
+    each column's NULL share but never the block; the blocks and shares equal pandas' on the same rows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifierColumnWarning)
+        spec = ss.describe(db, "eusilc")
+    model = ss.fit(db, "eusilc", method="independent", spec=spec, seed=1)
+    ss.materialize(db, model, fresh_name, seed=1)
+    rows = fitness.missingness_blocks(db, "eusilc", fresh_name, spec)
+    real, synthetic = db.table("eusilc").to_pandas(), db.table(fresh_name).to_pandas()
+    nullable = [c.name for c in spec.modelled if real[c.name].isna().any()]
+    pattern = real[nullable].isna()
+    expected = [[b for b in nullable if (pattern[a] == pattern[b]).all()] for a in nullable]
+    blocks = sorted({tuple(b) for b in expected if len(b) > 1})
+    assert [tuple(s.split(", ")) for s in rows["scope"]] == blocks and len(blocks) == 1
+    block = list(blocks[0])
+    share = synthetic[block].isna().all(axis=1).mean() - real[block].isna().all(axis=1).mean()
+    assert rows["value"].iloc[0] == pytest.approx(share, abs=1e-12) and share < -0.15
+    assert rows["detail"].iloc[0].endswith("(more than 1% apart)")
