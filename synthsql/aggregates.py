@@ -27,7 +27,7 @@ __all__ = ["AggregateStore", "AGGREGATE_METHODS", "MAX_AGGREGATE_CELLS", "check_
 
 #: What a generator may ask of a store. The conformance tests hand generators a wrapper exposing only these.
 AGGREGATE_METHODS = (
-    "spec", "n_rows", "marginal", "marginals", "check_cells", "bin_quantiles", "rank_correlation"
+    "spec", "n_rows", "marginal", "marginals", "check_cells", "bin_quantiles", "rank_correlation", "null_blocks"
 )
 
 #: The most cells one marginal may have.
@@ -255,6 +255,16 @@ class AggregateStore:
                 out[code] = list(q)
         return quantile_table(out)
 
+    def null_blocks(self) -> list[tuple[str, ...]]:
+        """The blocks of modelled columns that are NULL in exactly the same rows (a questionnaire section skipped
+        as a whole), each in the spec's order: one aggregate counting, for each pair of the first
+        :data:`MAX_BLOCK_COLUMNS` nullable columns, the rows where one is NULL and the other not."""
+        key = ("null_blocks", ())
+        if key not in self._cache:
+            self._cache[key] = null_blocks(self._table, [c.name for c in self.spec.modelled if c.null_share > 0])
+            self.log.append(("null_blocks", ()))
+        return list(self._cache[key])
+
     def rank_correlation(self, columns: Sequence[str]) -> np.ndarray:
         """Spearman rank correlations between ``columns``, from their 2-way marginals.
 
@@ -272,6 +282,35 @@ class AggregateStore:
             a, b = self._columns[columns[i]], self._columns[columns[j]]
             matrix[i, j] = matrix[j, i] = spearman(counts[value_order(a)][:, value_order(b)])
         return matrix
+
+
+#: The most nullable columns compared pairwise (in one aggregate query) when looking for blocks NULL together.
+MAX_BLOCK_COLUMNS = 64
+
+
+def null_blocks(t: ibis.Table, nullable: Sequence[str]) -> list[tuple[str, ...]]:
+    """The blocks (two columns or more) of ``nullable`` columns of ``t`` that are NULL in exactly the same rows,
+    from one aggregate over the pairs of the first :data:`MAX_BLOCK_COLUMNS` of them."""
+    names = list(nullable)[:MAX_BLOCK_COLUMNS]
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    if not pairs:
+        return []
+    apart = {f"m{i}_{j}": (t[names[i]].isnull() != t[names[j]].isnull()).sum().coalesce(0) for i, j in pairs}
+    counts = t.aggregate(**apart).to_pyarrow().to_pylist()[0]
+    group = list(range(len(names)))  # union-find over the pairs NULL in exactly the same rows
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i, j in pairs:
+        if counts[f"m{i}_{j}"] == 0:
+            group[root(j)] = root(i)
+    members: dict[int, list[str]] = {}
+    for i, name in enumerate(names):
+        members.setdefault(root(i), []).append(name)
+    return [tuple(block) for block in members.values() if len(block) > 1]
 
 
 def _contiguous(bins: Sequence[Bin], whole: bool) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from synthsql import model_format
 from synthsql.discretize import decode, quantile_table
@@ -62,6 +63,7 @@ class Model:
         privacy: Mapping[str, Any] | None = None,
         holdout: Any = None,
         rules: tuple[Rule, ...] = (),
+        null_blocks: tuple[tuple[str, ...], ...] = (),
     ) -> None:
         self.spec = spec
         self.params = dict(params)
@@ -73,6 +75,8 @@ class Model:
         self.holdout: Any = holdout
         #: Edit rules every sampled row meets (:meth:`sample` redraws the rows that break one).
         self.rules: tuple[Rule, ...] = tuple(rules)
+        #: Blocks of columns NULL together in the source: a sample keeps each block's pattern (:meth:`sample`).
+        self.null_blocks: tuple[tuple[str, ...], ...] = tuple(tuple(b) for b in null_blocks)
         #: Rows drawn and rows kept by the last :meth:`sample` (their ratio is the rules' acceptance rate).
         self.rows_drawn = self.rows_kept = 0
 
@@ -158,6 +162,11 @@ class Model:
         The same ``seed`` (and ``batch_rows``) gives the same rows; ``seed=None`` draws fresh entropy.
         Columns come in the source order, with identifiers numbered 1..n and excluded columns NULL.
 
+        Columns NULL together in the source (:attr:`null_blocks`, found when fitting) are NULL together in the
+        sample: where a block's first column is NULL the others are set NULL, and where it is not, a column drawn NULL
+        takes a value drawn from the batch's other rows where that column is not NULL (a hot deck within the batch),
+        so the block keeps the share of its first column and each column its distribution of values.
+
         With edit rules (``fit(..., rules=[...])``), each batch keeps only the rows that meet every rule and is
         topped up with fresh draws from the same random stream until it is full (at most :data:`MAX_REDRAWS`
         times; a model that cannot meet its rules is an error that names them): the row count is exact, and
@@ -194,7 +203,26 @@ class Model:
                     rng=rng,
                 )
             )
+        if self.null_blocks:
+            arrays = self._with_null_blocks(arrays, rng)
         return pa.RecordBatch.from_arrays(arrays, names=self.spec.names)
+
+    def _with_null_blocks(self, arrays: list[pa.Array], rng: np.random.Generator) -> list[pa.Array]:
+        """The block pattern imposed on a batch's columns (see :meth:`sample`)."""
+        index = {name: i for i, name in enumerate(self.spec.names)}
+        for block in self.null_blocks:
+            lead = arrays[index[block[0]]].is_null().to_numpy(zero_copy_only=False)
+            for name in block[1:]:
+                column = arrays[index[name]]
+                missing = column.is_null().to_numpy(zero_copy_only=False)
+                donors = np.flatnonzero(~lead & ~missing)
+                take = np.arange(len(column))
+                fill = np.flatnonzero(~lead & missing)
+                if len(fill) and len(donors):
+                    take[fill] = donors[rng.integers(0, len(donors), size=len(fill))]
+                column = column.take(pa.array(take))
+                arrays[index[name]] = pa.compute.if_else(pa.array(lead), pa.nulls(len(column), column.type), column)
+        return arrays
 
     def _meeting_rules(self, batch: pa.RecordBatch, rows: int, rng: np.random.Generator, start: int) -> pa.RecordBatch:
         """``rows`` rows that meet every rule: the batch's, topped up with fresh draws; identifiers renumbered."""
@@ -249,6 +277,7 @@ class Model:
             **({"privacy": self.privacy} if self.privacy is not None else {}),
             **({"holdout": self.holdout.to_json()} if self.holdout is not None else {}),
             **({"rules": [r.to_json() for r in self.rules]} if self.rules else {}),
+            **({"null_blocks": [list(b) for b in self.null_blocks]} if self.null_blocks else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -303,10 +332,11 @@ class Model:
         privacy = model_format.check_privacy(data.get("privacy"), spec, generator=name, private=kind._private())
         holdout = model_format.check_holdout(data.get("holdout"))
         rules = model_format.check_rules(data.get("rules"), spec)
+        blocks = model_format.check_null_blocks(data.get("null_blocks"), spec)
         try:
             model = kind._from_state(
                 data["state"], spec=spec, params=params, quantiles=data["quantiles"], seed=seed, privacy=privacy,
-                holdout=holdout, rules=rules,
+                holdout=holdout, rules=rules, null_blocks=blocks,
             )
         except (ValueError, TypeError, KeyError, IndexError, np.linalg.LinAlgError) as err:
             # what the checks above should have caught: still the model file's fault, not a crash
@@ -315,7 +345,7 @@ class Model:
 
 
 _REQUIRED = ("synthsql", "format", "generator", "params", "seed", "spec", "quantiles", "state")
-_OPTIONAL = ("privacy", "holdout", "rules")
+_OPTIONAL = ("privacy", "holdout", "rules", "null_blocks")
 
 
 def table_to_json(array: np.ndarray) -> dict[str, Any]:

@@ -402,6 +402,26 @@ def check_rules(value: Any, spec: TableSpec) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def check_null_blocks(value: Any, spec: TableSpec) -> tuple[tuple[str, ...], ...]:
+    """Blocks of columns NULL together: lists of two or more modelled columns of the spec, no column in two."""
+    if value is None:
+        return ()
+    modelled = {c.name for c in spec.modelled}
+    if not isinstance(value, list) or len(value) > len(modelled):
+        fail("null_blocks", f"expected a list of column blocks, got {show(value)}")
+    seen: set[str] = set()
+    out = []
+    for i, block in enumerate(value):
+        if not isinstance(block, list) or len(block) < 2 or not all(isinstance(n, str) for n in block):
+            fail(f"null_blocks[{i}]", f"expected a list of two or more column names, got {show(block)}")
+        for name in block:
+            if name not in modelled or name in seen:
+                fail(f"null_blocks[{i}]", f"{show(name)} is not a modelled column of the spec, or is in two blocks")
+            seen.add(name)
+        out.append(tuple(block))
+    return tuple(out)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The fitted state
 # --------------------------------------------------------------------------------------------------------------

@@ -158,8 +158,12 @@ def fit(
             spec = describe(db, str(ref), rows=rows)
         elif holdout is not None:
             spec = dataclasses.replace(spec, n_rows=rows.count().execute())
-        # 5. the generator's fit, on aggregates of those rows
-        return generator.fit(AggregateStore(db, rows, spec, max_cells=max_aggregate_cells), fitting)
+        # 5. the generator's fit, on aggregates of those rows (with the blocks of columns NULL together: read from
+        # the rows for a non-DP model, which may read them; a DP model reads nothing beyond its measurements)
+        store = AggregateStore(db, rows, spec, max_cells=max_aggregate_cells)
+        if not private and method != "partial":
+            fitting = dataclasses.replace(fitting, null_blocks=tuple(store.null_blocks()))
+        return generator.fit(store, fitting)
 
 
 def _rules(rules: Any, names: Sequence[str], table: str, method: str) -> tuple[Rule, ...]:

@@ -37,13 +37,15 @@ class Fitting:
     ``seed`` drives the fit's non-private randomness (:attr:`rng`; never DP noise, which the ``budget`` draws);
     ``budget`` is the :class:`~synthsql.privacy.Budget` a DP method spends (None for the others); ``holdout`` is the
     :class:`~synthsql.holdout.Holdout` split whose training rows the store reads (None: all rows); ``rules`` are
-    the edit rules (:class:`~synthsql.rules.Rule`) every row the model samples must meet.
+    the edit rules (:class:`~synthsql.rules.Rule`) every row the model samples must meet; ``null_blocks`` the
+    blocks of columns NULL together that its samples keep.
     """
 
     seed: int | None = None
     budget: Budget | None = None
     holdout: Any = None
     rules: tuple[Any, ...] = ()
+    null_blocks: tuple[tuple[str, ...], ...] = ()
 
     @functools.cached_property
     def rng(self) -> np.random.Generator:
@@ -57,6 +59,7 @@ class Fitting:
             "privacy": None if self.budget is None else self.budget.to_json(),
             "holdout": self.holdout,
             "rules": self.rules,
+            "null_blocks": self.null_blocks,
         }
 
 

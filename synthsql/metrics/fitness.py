@@ -25,7 +25,6 @@ never by the number of rows. Dates and timestamps are measured on their numeric 
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
@@ -37,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
 
-from synthsql.aggregates import AggregateStore
+from synthsql.aggregates import AggregateStore, null_blocks
 from synthsql.connection import Database, connect
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
 from synthsql.metrics.utility import tvd
@@ -168,17 +167,13 @@ def plausibility(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_METRIC_COLUMNS)
 
 
-#: The most nullable columns compared pairwise (in one aggregate query) when looking for blocks NULL together.
-MAX_BLOCK_COLUMNS = 64
-
-
 def missingness_blocks(con: Database | Any, real: str, synthetic: str, spec: TableSpec, /) -> pd.DataFrame:
     """Metric rows ``null_block_share_difference``: for each block of modelled columns that are NULL in exactly the
     same rows of ``real`` (found by one aggregate counting, for each pair of nullable columns, the rows where one is
     NULL and the other not), the share of rows where the whole block is NULL in ``synthetic`` minus that in ``real``
     (scope: the block's columns), flagged when more than :data:`NULL_SHARE_POINTS` apart. Per-column NULL shares can
     be right while the pattern is lost: with independent columns a 10-column block NULL in 18 % of rows is NULL as a
-    whole in none. The first :data:`MAX_BLOCK_COLUMNS` nullable columns are compared.
+    whole in none. The first :data:`~synthsql.aggregates.MAX_BLOCK_COLUMNS` nullable columns are compared.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -190,30 +185,7 @@ def missingness_blocks(con: Database | Any, real: str, synthetic: str, spec: Tab
     [['a, b', -0.25]]
     """
     db = connect(con)
-    nullable = [c.name for c in spec.modelled if c.null_share > 0][:MAX_BLOCK_COLUMNS]
-    if len(nullable) < 2:
-        return pd.DataFrame(columns=_METRIC_COLUMNS)
-    t = db.table(real)
-    pairs = list(itertools.combinations(range(len(nullable)), 2))
-    apart = {
-        f"m{i}_{j}": (t[nullable[i]].isnull() != t[nullable[j]].isnull()).sum().coalesce(0)
-        for i, j in pairs
-    }
-    counts = t.aggregate(**apart).to_pyarrow().to_pylist()[0]
-    group = list(range(len(nullable)))  # union-find over the pairs NULL in exactly the same rows
-
-    def root(i: int) -> int:
-        while group[i] != i:
-            i = group[i]
-        return i
-
-    for i, j in pairs:
-        if counts[f"m{i}_{j}"] == 0:
-            group[root(j)] = root(i)
-    members: dict[int, list[str]] = {}
-    for i, name in enumerate(nullable):
-        members.setdefault(root(i), []).append(name)
-    blocks = [names for names in members.values() if len(names) > 1]
+    blocks = null_blocks(db.table(real), [c.name for c in spec.modelled if c.null_share > 0])
     if not blocks:
         return pd.DataFrame(columns=_METRIC_COLUMNS)
     shares = []
