@@ -40,7 +40,7 @@ import pandas as pd
 
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
-from synthsql.metrics.fitness import statistic_flag
+from synthsql.metrics.fitness import finite_number, statistic_flag
 from synthsql.metrics.utility import marginal_tvd, tvd
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
 
@@ -269,16 +269,9 @@ def _frame(value: Any) -> pd.DataFrame:
     return value if isinstance(value, pd.DataFrame) else pd.DataFrame()
 
 
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _num(value: Any, digits: int = 4) -> str:
     """A number for a table: NaN as a dash, integers without decimals, others to ``digits`` significant digits."""
-    if not _finite(value):
+    if not finite_number(value):
         return "—"
     x = float(value)
     if x == int(x) and abs(x) < 1e15:
@@ -289,7 +282,7 @@ def _num(value: Any, digits: int = 4) -> str:
 
 
 def _pct(share: float, digits: int = 1) -> str:
-    return "—" if not _finite(share) else f"{100 * share:.{digits}f}%"
+    return "—" if not finite_number(share) else f"{100 * share:.{digits}f}%"
 
 
 def _short(text: str, limit: int = LABEL_CHARS) -> str:
@@ -435,7 +428,7 @@ def _summary(
         hit = _metric(utility, name)
         if hit is None:
             continue
-        if _finite(hit[0]):
+        if finite_number(hit[0]):
             level = "good" if hit[0] <= 3 else "fair" if hit[0] <= 10 else "poor"
             cards.append((label, _num(hit[0], 3), _reading_pmse(hit[0]), level))
         else:
@@ -459,7 +452,7 @@ def _risk_cards(risk: pd.DataFrame) -> list[tuple[str, str, str, str]]:
     cards = []
 
     def worst(metric: str) -> tuple[str, float] | None:
-        hits = [(s, v) for (m, s), v in lookup.items() if m == metric and _finite(v)]
+        hits = [(s, v) for (m, s), v in lookup.items() if m == metric and finite_number(v)]
         return max(hits, key=lambda h: h[1]) if hits else None
 
     rep = worst("repU")
@@ -561,7 +554,7 @@ def _null_label(stats: pd.DataFrame | None, real: np.ndarray, syn: np.ndarray) -
         return "NULL"
     for share, counts in ((row.iloc[0]["real"], real), (row.iloc[0]["synthetic"], syn)):
         total = counts.sum()
-        if _finite(share) and total and abs(counts[-1] / total - float(share)) > 0.5 / total:
+        if finite_number(share) and total and abs(counts[-1] / total - float(share)) > 0.5 / total:
             return "NULL / outside"
     return "NULL"
 
@@ -677,8 +670,8 @@ def _stats_table(col: ColumnSpec, stats: pd.DataFrame | None) -> str:
         elif key == "sd" or col.kind not in ("date", "timestamp"):
             a, b = _num(r["real"]), _num(r["synthetic"])
         else:
-            a = _value_label(float(r["real"]), col.kind) if _finite(r["real"]) else "—"
-            b = _value_label(float(r["synthetic"]), col.kind) if _finite(r["synthetic"]) else "—"
+            a = _value_label(float(r["real"]), col.kind) if finite_number(r["real"]) else "—"
+            b = _value_label(float(r["synthetic"]), col.kind) if finite_number(r["synthetic"]) else "—"
         why = statistic_flag(col.kind, key, float(r["real"]), float(r["synthetic"]))
         flag = f' class="flag" title="{_e(why)}"' if why else ""
         cells.append(f"<tr{flag}><th>{_e(key)}</th><td>{_e(a)}</td><td>{_e(b)}{' ⚠' if why else ''}</td></tr>")
@@ -803,8 +796,8 @@ def _glm_section(glm: pd.DataFrame, utility: pd.DataFrame) -> str:
         rows = []
         for r in group.to_dict("records"):
             overlap, diff = r.get("ci_overlap", math.nan), r.get("std_diff", math.nan)
-            cls = ("bad" if _finite(overlap) and overlap < 0.25 or _finite(diff) and diff > 3
-                   else "warn" if _finite(overlap) and overlap < 0.5 or _finite(diff) and diff > 1.96 else "")
+            cls = ("bad" if finite_number(overlap) and overlap < 0.25 or finite_number(diff) and diff > 3
+                   else "warn" if finite_number(overlap) and overlap < 0.5 or finite_number(diff) and diff > 1.96 else "")
             rows.append(
                 f'<tr class="{cls}"><td>{_e(r["term"])}</td>'
                 f"<td>{_num(r['coef_real'])} {_ci(r['coef_real'], r['se_real'], z)}</td>"
@@ -819,7 +812,7 @@ def _glm_section(glm: pd.DataFrame, utility: pd.DataFrame) -> str:
 
 
 def _ci(coef: float, se: float, z: float) -> str:
-    if not (_finite(coef) and _finite(se)):
+    if not (finite_number(coef) and finite_number(se)):
         return ""
     return f'<span class="ci">[{_num(coef - z * se)}, {_num(coef + z * se)}]</span>'
 
@@ -841,7 +834,7 @@ def _forest(formula: str, group: pd.DataFrame, z: float) -> str:
                    f"<title>{_e(r['term'])}</title></text>")
         sides = [(r["coef_real"], r["se_real"], REAL, "real", -6), (r["coef_synthetic"], r["se_synthetic"], SYNTHETIC,
                                                                      "synthetic", 6)]
-        ok = [s for s in sides if _finite(s[0]) and _finite(s[1])]
+        ok = [s for s in sides if finite_number(s[0]) and finite_number(s[1])]
         if not ok:
             out.append(f'<text class="tick" x="{lw:.1f}" y="{y + row_h / 2 + 4:.1f}">not estimable</text>')
             continue
@@ -887,32 +880,32 @@ def _risk_level(
     metric: str, scope: str, value: float, lookup: Mapping[tuple[str, str], float]
 ) -> tuple[str | None, str]:
     """``("high" | "elevated" | None, why)`` for a risk value, judged against its own table where that is possible."""
-    if not _finite(value):
+    if not finite_number(value):
         return None, ""
 
     def other(name: str) -> float:
         return lookup.get((name, scope), math.nan)
 
     def share_of(ceiling: float, floor: float = 0.0) -> float:
-        return (value - floor) / (ceiling - floor) if _finite(ceiling) and ceiling > floor else math.nan
+        return (value - floor) / (ceiling - floor) if finite_number(ceiling) and ceiling > floor else math.nan
 
     if metric == "repU":
         r = share_of(other("UiO"))
-        if value > 0 and _finite(r):
+        if value > 0 and finite_number(r):
             if r >= 0.5:
                 return "high", f"{r:.0%} of the original uniques are replicated"
             if r >= 0.2:
                 return "elevated", f"{r:.0%} of the original uniques are replicated"
     elif metric == "DiSCO":
         r = share_of(other("Dorig"))
-        if value >= 1 and _finite(r):
+        if value >= 1 and finite_number(r):
             if r >= 0.5:
                 return "high", f"{r:.0%} of what the original data disclose"
             if r >= 0.25:
                 return "elevated", f"{r:.0%} of what the original data disclose"
     elif metric == "DCAP":
         r = share_of(other("CAPd"), other("baseCAPd"))
-        if _finite(r):
+        if finite_number(r):
             if r >= 0.5:
                 return "high", f"{r:.0%} of the way from the baseline to the original's own CAP"
             if r >= 0.25:
@@ -945,7 +938,7 @@ def _scope(scope: str) -> str:
 
 
 def _risk_value(metric: str, value: float) -> str:
-    if not _finite(value):
+    if not finite_number(value):
         return "—"
     base = _base_metric(metric)
     if metric in _PERCENT_METRICS or base in _PERCENT_METRICS:
@@ -977,7 +970,7 @@ def _risk_section(risk: pd.DataFrame) -> str:
         rows = []
         for r in groups[index]:
             metric, scope, value = str(r["metric"]), str(r["scope"]), r["value"]
-            level, why = _risk_level(metric, scope, float(value) if _finite(value) else math.nan, lookup)
+            level, why = _risk_level(metric, scope, float(value) if finite_number(value) else math.nan, lookup)
             explanation = RISK_EXPLANATIONS.get(metric) or RISK_EXPLANATIONS.get(_base_metric(metric))
             if explanation and metric.endswith("_orig"):
                 explanation += " (original table)"
@@ -1050,7 +1043,7 @@ def _differentially_private(privacy: Mapping[str, Any]) -> bool:
 
 
 def _sci(value: Any) -> str:
-    if not _finite(value):
+    if not finite_number(value):
         return "—"
     x = float(value)
     return f"{x:.4g}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.3e}"

@@ -123,11 +123,11 @@ def statistic_flag(kind: str, statistic: str, real: float, synthetic: float) -> 
     :data:`MEAN_RATIO_BOUNDS` / :data:`SD_RATIO_BOUNDS` (integer and numeric columns), or a NULL share that differs
     by more than :data:`NULL_SHARE_POINTS`."""
     if statistic == "null_share":
-        if _finite(real) and _finite(synthetic) and abs(synthetic - real) > NULL_SHARE_POINTS:
+        if finite_number(real) and finite_number(synthetic) and abs(synthetic - real) > NULL_SHARE_POINTS:
             return f"NULL share {synthetic:.1%} against {real:.1%} (more than {NULL_SHARE_POINTS:.0%} apart)"
         return ""
     bounds = {"mean": MEAN_RATIO_BOUNDS, "sd": SD_RATIO_BOUNDS}.get(statistic)
-    if bounds is None or kind not in _RATIO_KINDS or not (_finite(real) and _finite(synthetic)) or real == 0:
+    if bounds is None or kind not in _RATIO_KINDS or not (finite_number(real) and finite_number(synthetic)) or real == 0:
         return ""
     ratio = synthetic / real
     if bounds[0] <= ratio <= bounds[1]:
@@ -155,9 +155,9 @@ def plausibility(summary: pd.DataFrame) -> pd.DataFrame:
             continue
         real, synthetic = float(r["real"]), float(r["synthetic"])
         if statistic == "null_share":
-            value = synthetic - real if _finite(real) and _finite(synthetic) else math.nan
+            value = synthetic - real if finite_number(real) and finite_number(synthetic) else math.nan
         else:
-            value = synthetic / real if _finite(real) and _finite(synthetic) and real != 0 else math.nan
+            value = synthetic / real if finite_number(real) and finite_number(synthetic) and real != 0 else math.nan
         why = statistic_flag(r["kind"], statistic, real, synthetic)
         if why:
             flagged.setdefault(r["column"], []).append(why)
@@ -209,8 +209,12 @@ def missingness_blocks(con: Database | Any, real: str, synthetic: str, spec: Tab
     return pd.DataFrame(rows, columns=_METRIC_COLUMNS)
 
 
-def _finite(value: Any) -> bool:
-    return value is not None and isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is a finite number (False for None, NaN, infinities and what is not a number)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _summary_stats(
