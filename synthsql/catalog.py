@@ -183,11 +183,9 @@ class TableDecl(_Strict):
     def fit_args(self) -> dict[str, Any]:
         """Keyword arguments for :func:`synthsql.fit` (all but the spec): method, parameters, seed, privacy, holdout,
         and the edit rules the synthetic rows must meet."""
-        from synthsql.metrics.fitness import Rule
-
         args: dict[str, Any] = {**self.method_params, "method": self.method_name, "seed": self.seed}
         if self.rules:
-            args["rules"] = [Rule(r.name, r.condition, when=r.when) for r in self.rules]
+            args["rules"] = self.edit_rules()
         privacy = self.privacy
         if privacy is not None:
             args.update(epsilon=privacy.epsilon, delta=privacy.delta, noise=privacy.noise)
@@ -199,14 +197,18 @@ class TableDecl(_Strict):
             args["holdout"] = self.holdout_split()
         return args
 
+    def edit_rules(self) -> list[Any]:
+        """The declared rules as :class:`~synthsql.rules.Rule` objects (what the model meets and evaluate checks)."""
+        from synthsql.rules import Rule
+
+        return [Rule(r.name, r.condition, when=r.when) for r in self.rules]
+
     def evaluate_args(self) -> dict[str, Any]:
         """Keyword arguments for :func:`synthsql.evaluate` (all but the spec): rules, formulas, seed, holdout, risk."""
-        from synthsql.metrics.fitness import Rule
-
         return {
             "real": self.source,
             "synthetic": self.target_name,
-            "rules": [Rule(r.name, r.condition, when=r.when) for r in self.rules],
+            "rules": self.edit_rules(),
             "formulas": [f if isinstance(f, str) else (f.formula, f.family) for f in self.formulas],
             "seed": self.seed,
             "holdout": self.holdout_split(),
