@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import ibis
 import numpy as np
+import pyarrow as pa
 from sqlglot import exp
 
 from synthsql.connection import Database, TableRef, connect
@@ -27,7 +29,8 @@ __all__ = ["AggregateStore", "AGGREGATE_METHODS", "MAX_AGGREGATE_CELLS", "check_
 
 #: What a generator may ask of a store. The conformance tests hand generators a wrapper exposing only these.
 AGGREGATE_METHODS = (
-    "spec", "n_rows", "marginal", "marginals", "check_cells", "bin_quantiles", "rank_correlation", "null_blocks"
+    "spec", "n_rows", "marginal", "marginals", "check_cells", "bin_quantiles", "rank_correlation", "null_blocks",
+    "tree_nodes",
 )
 
 #: The most cells one marginal may have.
@@ -36,6 +39,8 @@ MAX_MARGINAL_CELLS = 20_000_000
 #: store is made with another ``max_cells`` (``fit(..., max_aggregate_cells=...)``). Checked before the query runs.
 MAX_AGGREGATE_CELLS = 100_000_000
 GROUPING_SETS_PER_QUERY = 128
+#: The most result rows one query of tree histograms may return (bounded before it runs; 40 bytes a row).
+MAX_HISTOGRAM_ROWS = 20_000_000
 
 
 def check_max_cells(value: Any) -> int:
@@ -265,6 +270,11 @@ class AggregateStore:
             self.log.append(("null_blocks", ()))
         return list(self._cache[key])
 
+    def tree_nodes(self, targets: Sequence[str]) -> NodeTable:
+        """The rows, as cell codes, with the node of each of the trees predicting ``targets`` that each row is in
+        (all at the root): a :class:`NodeTable` to grow the trees level by level, used as a context manager."""
+        return NodeTable(self, self._check(targets))
+
     def rank_correlation(self, columns: Sequence[str]) -> np.ndarray:
         """Spearman rank correlations between ``columns``, from their 2-way marginals.
 
@@ -282,6 +292,195 @@ class AggregateStore:
             a, b = self._columns[columns[i]], self._columns[columns[j]]
             matrix[i, j] = matrix[j, i] = spearman(counts[value_order(a)][:, value_order(b)])
         return matrix
+
+
+class NodeTable:
+    """Trees grown level by level in the database: the store's rows as cell codes with, for each tree, the node the
+    row has reached, in a temporary table.
+
+    Each level costs a fixed number of statements whatever its number of nodes: the histograms of every open node
+    (:meth:`histograms`: one ``GROUP BY GROUPING SETS`` per batch of (target, predictor) pairs) and one routing
+    statement (:meth:`route`) that moves every row to its child through a join to a small table of splits, one
+    row per (node, cell of the split's predictor). A row whose node is a leaf goes to node -1 and is not counted
+    again. What reaches Python is counts per (node, predictor cell, target cell), never a row.
+    """
+
+    def __init__(self, store: AggregateStore, targets: tuple[str, ...]) -> None:
+        self._store = store
+        self._db = store.db
+        self._position = {c.name: i for i, c in enumerate(store.spec.modelled)}
+        self._cells = {c.name: c.cells for c in store.spec.modelled}
+        self.targets = targets
+        self._name: str | None = None
+        self._level = 0
+        self._open_rows = {t: store.n_rows for t in targets}  # rows not yet in a leaf, per tree (a bound)
+
+    def __enter__(self) -> NodeTable:
+        codes = [exp.column(f"c{i}") for i in range(len(self._position))]
+        nodes = [exp.alias_(exp.Literal.number(0), self._node(t)) for t in self.targets]
+        encoded = exp.Subquery(this=self._store._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e")))
+        self._name = f"_synthsql_nodes_{secrets.token_hex(6)}"
+        self._db.engine.create_temporary(self._name, exp.select(*codes, *nodes).from_(encoded))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._name is not None:
+            self._db.engine.drop_temporary(self._name)
+            self._name = None
+
+    def _node(self, target: str) -> str:
+        return f"n{self._position[target]}"
+
+    def _code(self, column: str) -> str:
+        return f"c{self._position[column]}"
+
+    def histograms(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+        """For each (target, predictor): the rows of open nodes counted per (node, predictor cell, target cell), as
+        an int64 array of shape (k, 4) (node, predictor cell, target cell, count), empty combinations left out.
+
+        The pairs are batched so that no query can return more than :data:`MAX_HISTOGRAM_ROWS` rows (the bound of
+        a pair: its open rows, and its nodes times its cells), each batch one grouping-sets query.
+        """
+        assert self._name is not None, "use NodeTable as a context manager"
+        out: dict[tuple[str, str], np.ndarray] = {}
+        batch: list[tuple[str, str]] = []
+        held = 0
+        for target, predictor in pairs:
+            bound = min(self._open_rows[target], (1 << self._level) * self._cells[predictor] * self._cells[target])
+            if batch and (held + bound > MAX_HISTOGRAM_ROWS or len(batch) == GROUPING_SETS_PER_QUERY):
+                out.update(self._histograms(batch))
+                batch, held = [], 0
+            batch.append((target, predictor))
+            held += bound
+        if batch:
+            out.update(self._histograms(batch))
+        return out
+
+    def _histograms(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+        keys = list(dict.fromkeys(
+            name for t, p in pairs for name in (self._node(t), self._code(p), self._code(t))
+        ))
+        grouping = exp.GroupingSets(expressions=[
+            exp.Tuple(expressions=[exp.column(self._node(t)), exp.column(self._code(p)), exp.column(self._code(t))])
+            for t, p in pairs
+        ])
+        count = exp.Cast(this=exp.Count(this=exp.Star()), to=exp.DataType.build("BIGINT"))
+        columns = [exp.alias_(exp.Cast(this=exp.column(k), to=exp.DataType.build("BIGINT")), k) for k in keys]
+        open_nodes = exp.and_(*(
+            exp.GTE(this=exp.func("COALESCE", exp.column(k), exp.Literal.number(0)), expression=exp.Literal.number(0))
+            for k in keys if k.startswith("n")
+        ))
+        query = (exp.select(*columns, exp.alias_(count, "rows_")).from_(exp.to_identifier(self._name, quoted=True))
+                 .group_by(grouping, copy=False).having(open_nodes, copy=False))
+        schema = pa.schema([(k, pa.int64()) for k in [*keys, "rows_"]])
+        result = _arrow_result(self._db, query, schema)
+        present = {k: ~result[k].is_null().to_numpy(zero_copy_only=False) for k in keys}
+        values = {k: result[k].fill_null(0).to_numpy() for k in [*keys, "rows_"]}
+        out = {}
+        for t, p in pairs:
+            mine = [self._node(t), self._code(p), self._code(t)]
+            rows = np.logical_and.reduce([present[k] if k in mine else ~present[k] for k in keys])
+            out[(t, p)] = np.stack([values[k][rows] for k in [*mine, "rows_"]], axis=1).astype(np.int64)
+            self._store.log.append(("tree_histogram", (t, p)))
+        return out
+
+    def route(self, routes: Mapping[str, Sequence[tuple[int, str, int, int, np.ndarray]]],
+              open_rows: Mapping[str, int]) -> None:
+        """Move every row to its child, in one statement for all the trees.
+
+        ``routes[target]`` lists the nodes that split: (node, predictor, left child, right child, the predictor's
+        cells that go left); a child of -1 is a leaf, and so is every node without a route. ``open_rows``: each
+        tree's rows still in open nodes after the move (it bounds the next level's histograms).
+
+        Two small tables hold the splits (node -> predictor and children) and the cells going left; the rows join
+        the first on their node, take the code of their node's predictor (a ``CASE`` over the predictors, never over
+        the nodes), and join the second on (node, code). Every join is on equalities, so it is a hash join.
+        """
+        assert self._name is not None, "use NodeTable as a context manager"
+        splits = [
+            (self._position[t], node, self._position[p], left, right)
+            for t in self.targets for node, p, left, right, _ in routes.get(t, ())
+        ]
+        lefts = [
+            (self._position[t], node, int(code))
+            for t in self.targets for node, _, _, _, cells in routes.get(t, ()) for code in cells
+        ]
+        split_table, left_table = (f"_synthsql_{kind}_{secrets.token_hex(6)}" for kind in ("splits", "lefts"))
+        inner = [exp.column(f"c{i}", table="e") for i in range(len(self._position))]
+        outer: list[exp.Expression] = [exp.column(f"c{i}", table="x") for i in range(len(self._position))]
+        first = exp.select().from_(exp.alias_(exp.Table(this=exp.to_identifier(self._name, quoted=True)), "e",
+                                              table=True))
+        joins_left = []
+        for t in self.targets:
+            k = self._position[t]
+            if not routes.get(t):
+                outer.append(exp.alias_(exp.Literal.number(-1), self._node(t)))
+                continue
+            s = f"s{k}"
+            predictors = sorted({self._position[p] for _, p, _, _, _ in routes[t]})
+            code = exp.Case(this=exp.column("pred", table=s), ifs=[
+                exp.If(this=exp.Literal.number(j), true=exp.column(f"c{j}", table="e")) for j in predictors
+            ])
+            inner += [exp.column(self._node(t), table="e"), exp.alias_(exp.column("pred", table=s), f"p_{k}"),
+                      exp.alias_(exp.column("lft", table=s), f"a_{k}"),
+                      exp.alias_(exp.column("rgt", table=s), f"b_{k}"), exp.alias_(code, f"k_{k}")]
+            first = first.join(
+                exp.alias_(exp.Table(this=exp.to_identifier(split_table, quoted=True)), s, table=True),
+                on=exp.and_(_eq(exp.column("t", table=s), exp.Literal.number(k)),
+                            _eq(exp.column("node", table=s), exp.column(self._node(t), table="e"))),
+                join_type="LEFT", copy=False,
+            )
+            g = f"g{k}"
+            joins_left.append((g, exp.and_(
+                _eq(exp.column("t", table=g), exp.Literal.number(k)),
+                _eq(exp.column("node", table=g), exp.column(self._node(t), table="x")),
+                _eq(exp.column("code", table=g), exp.column(f"k_{k}", table="x")),
+            )))
+            outer.append(exp.alias_(exp.Case(ifs=[
+                exp.If(this=exp.column(f"p_{k}", table="x").is_(exp.null()), true=exp.Literal.number(-1)),
+                exp.If(this=exp.column("t", table=g).is_(exp.null()), true=exp.column(f"b_{k}", table="x")),
+            ], default=exp.column(f"a_{k}", table="x")), self._node(t)))
+        first = first.select(*inner, copy=False)
+        query = exp.select(*outer).from_(exp.Subquery(this=first, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+        for g, on in joins_left:
+            query = query.join(exp.alias_(exp.Table(this=exp.to_identifier(left_table, quoted=True)), g, table=True),
+                               on=on, join_type="LEFT", copy=False)
+        engine = self._db.engine
+        made = []
+        try:
+            for name, rows, columns in ((split_table, splits, ["t", "node", "pred", "lft", "rgt"]),
+                                        (left_table, lefts, ["t", "node", "code"])):
+                if rows:
+                    engine.create_temporary(name, exp.select(*columns).from_(_values(rows, columns)))
+                    made.append(name)
+            new = f"_synthsql_nodes_{secrets.token_hex(6)}"
+            engine.create_temporary(new, query)
+        finally:
+            for name in made:
+                engine.drop_temporary(name)
+        engine.drop_temporary(self._name)
+        self._name = new
+        self._level += 1
+        self._open_rows.update(open_rows)
+        self._store.log.append(("tree_route", tuple(t for t in self.targets if routes.get(t))))
+
+
+def _eq(a: exp.Expression, b: exp.Expression) -> exp.EQ:
+    return exp.EQ(this=a, expression=b)
+
+
+def _values(rows: list[tuple[int, ...]], columns: list[str]) -> exp.Values:
+    """A VALUES table of integers (built directly: sqlglot's generic conversion is slow for thousands of rows)."""
+    return exp.Values(
+        expressions=[exp.Tuple(expressions=[exp.Literal.number(v) for v in row]) for row in rows],
+        alias=exp.TableAlias(this=exp.to_identifier("v"), columns=[exp.to_identifier(c) for c in columns]),
+    )
+
+
+def _arrow_result(db: Database, query: exp.Expression, schema: pa.Schema) -> pa.Table:
+    """A query's whole (bounded) result as an Arrow table of ``schema``."""
+    batches = [b.cast(schema) if b.schema != schema else b for b in db.stream(query, schema, 1_000_000)]
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 #: The most nullable columns compared pairwise (in one aggregate query) when looking for blocks NULL together.

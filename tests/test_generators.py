@@ -75,7 +75,8 @@ def test_fit_reads_no_rows(db, mixed_spec):
         budget = Budget(50.0, 1e-9, noise="reproducible", noise_seed=0) if method in PRIVATE else None
         model = get_generator(method, **params).fit(AggregatesOnly(store), Fitting(seed=0, budget=budget))
         assert isinstance(model, Model)
-        assert {kind for kind, _ in store.log} <= {"marginal", "bin_quantiles", "rank_correlation"}
+        assert {kind for kind, _ in store.log} <= {"marginal", "bin_quantiles", "rank_correlation", "tree_histogram",
+                                                  "tree_route"}
 
 
 def test_names_and_types_are_the_sources(db, fitted):

@@ -21,7 +21,7 @@ from synthsql.rules import SourceBreaksRuleWarning
 from synthsql.schema import IdentifierColumnWarning
 
 NO_CHILD_INCOME = ss.Rule("no_child_income", "py010n IS NULL OR py010n = 0", when="age < 16")
-FAST = ["independent", "bayesnet", "copula", "uniform", "mst", "privbayes"]  # aim: the same sampler, minutes to fit
+FAST = ["independent", "bayesnet", "cart", "copula", "uniform", "mst", "privbayes"]  # aim: the same sampler, minutes to fit
 
 
 def spec_of(db: ss.Database, private: bool) -> ss.TableSpec:

@@ -236,4 +236,4 @@ def draw_network(
 
 
 # Import the methods so that they register themselves.
-from synthsql.generators import aim, bayesnet, copula, independent, mst, partial, privbayes, uniform  # noqa: E402,F401
+from synthsql.generators import aim, bayesnet, cart, copula, independent, mst, partial, privbayes, uniform  # noqa: E402,F401
