@@ -8,19 +8,26 @@ its levels and statements, and the seconds the database itself spent in them (th
 
     python benchmarks/bench_cart.py [--sizes 1000000,10000000] [--out benchmarks/CART_RESULTS.md]
 
-Peers outside this package (py-synthpop's CART, SDV's GaussianCopula) are not run here: they carry other licences
-and need their own virtual environment.
+Peers, when the benchmark venv exists (``benchmarks/.venv-sdv``, see ``benchmarks/scale_peers.py``; SDV carries the
+Business Source Licence and is never a dependency): py-synthpop's CARTMethod, sequential CART with scikit-learn's
+trees drawing observed leaf values (synthpop's ``syn.cart``), and SDV's GaussianCopula, each on the modelled columns
+in memory; their peak memory is the process's RSS, the methods' the fit's Python allocations (tracemalloc).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
+import subprocess
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 import synthsql as ss
 from synthsql import datasets
@@ -28,6 +35,9 @@ from synthsql.metrics.glm import compare_glm
 from synthsql.metrics.utility import marginal_summary
 
 METHODS = ["cart", "bayesnet", "copula"]
+#: Peers, each in the benchmark venv (benchmarks/.venv-sdv: sdv, python-synthpop; not dependencies of synthsql).
+PEERS = ["synthpop_cart", "sklearn_cart", "sdv_copula"]
+PEER_PYTHON = Path(__file__).with_name(".venv-sdv") / "bin" / "python"
 GLMS = {
     "cps1988": [("wage ~ education + experience + ethnicity + smsa + region", "gaussian"),
                 ("parttime ~ education + experience + ethnicity + region", "binomial")],
@@ -89,9 +99,38 @@ def quality(db: ss.Database, dataset: str, method: str) -> dict[str, Any]:
     statements = timed.count
     target = f"{dataset}_{method}"
     ss.materialize(db, model, target, seed=1, replace=True)
+    row = {"dataset": dataset, "method": method, "fit s": fit_s, "statements": statements, "peak MiB": peak}
+    return score(db, dataset, target, spec, row)
+
+
+def peer(db: ss.Database, dataset: str, name: str, folder: Path) -> dict[str, Any] | None:
+    """A peer (benchmarks/scale_peers.py) in its own venv on the modelled columns, scored like the methods."""
+    if not PEER_PYTHON.exists():
+        return None
+    spec = ss.describe(db, dataset)
+    columns = [c.name for c in spec.modelled]
+    source, output = folder / f"{dataset}.parquet", folder / f"{dataset}_{name}.parquet"
+    pq.write_table(db.table(dataset).select(*columns).to_pyarrow(), source)
+    done = subprocess.run([str(PEER_PYTHON), str(Path(__file__).with_name("scale_peers.py")), "--peer", name,
+                           "--input", str(source), "--output", str(output), "--rows", str(spec.n_rows), "--seed", "1"],
+                          capture_output=True, text=True, timeout=3600)
+    if done.returncode:
+        print(f"{name} on {dataset} failed: {done.stderr[-2000:]}", flush=True)
+        return {"dataset": dataset, "method": f"{name} (failed)"}
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    target = f"{dataset}_{name}"
+    sampled = pq.read_table(output)
+    full = {c: sampled[c] if c in columns else pa.nulls(sampled.num_rows, db.table(dataset).schema()[c].to_pyarrow())
+            for c in spec.names}
+    ss.write_table(db, target, pa.table(full), replace=True)
+    row = {"dataset": dataset, "method": name, "fit s": result["fit_s"], "statements": None,
+           "peak MiB": result["peak_rss_mb"]}
+    return score(db, dataset, target, spec, row)
+
+
+def score(db: ss.Database, dataset: str, target: str, spec: ss.TableSpec, row: dict[str, Any]) -> dict[str, Any]:
     summary = marginal_summary(db, dataset, target, spec).set_index("metric")["value"]
-    row = {"dataset": dataset, "method": method, "fit s": fit_s, "statements": statements, "peak MiB": peak,
-           "tvd2": summary["tvd_2way_mean"], "tvd3": summary["tvd_3way_mean"]}
+    row.update(tvd2=summary["tvd_2way_mean"], tvd3=summary["tvd_3way_mean"])
     for k, (formula, family) in enumerate(GLMS[dataset], start=1):
         row[f"glm{k} overlap"], row[f"glm{k} rel err"] = glm_scores(db, dataset, target, spec, formula, family)
     return row
@@ -128,6 +167,11 @@ def main() -> None:
         for method in METHODS:
             rows.append(quality(db, dataset, method))
             print(rows[-1], flush=True)
+        for name in PEERS:
+            found = peer(db, dataset, name, folder)
+            if found is not None:
+                rows.append(found)
+                print(rows[-1], flush=True)
     scaled = [scale(folder, int(n)) for n in args.sizes.split(",") if n]
     for r in scaled:
         print(r, flush=True)
@@ -135,7 +179,7 @@ def main() -> None:
         "# CART against the other generators",
         "",
         f"`python benchmarks/bench_cart.py` on {platform.machine()}, {platform.python_version()}, DuckDB; seed 1, "
-        "default parameters (cart: minbucket 20, cp 1e-4, max_depth 10). GLM: mean CI overlap (higher is better) and "
+        "default parameters (cart: minbucket 20, cp 1e-8, max_depth 12, max_predictor_categories 60). GLM: mean CI overlap (higher is better) and "
         "median relative coefficient error (lower is better), intercept left out. Goal for cart: overlap >= 0.5 "
         "and error <= 0.25 on every dataset, better than bayesnet.",
         "",
@@ -144,8 +188,11 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        if "tvd2" not in r:
+            lines.append(f"| {r['dataset']} | {r['method']} |" + " |" * 9)
+            continue
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['fit s']:.1f} | {r['statements']} | {r['peak MiB']:.0f} | "
+            f"| {r['dataset']} | {r['method']} | {r['fit s']:.1f} | {r['statements'] or ''} | {r['peak MiB']:.0f} | "
             f"{r['tvd2']:.3f} | {r['tvd3']:.3f} | {r['glm1 overlap']:.2f} | {r['glm1 rel err']:.2f} | "
             f"{r['glm2 overlap']:.2f} | {r['glm2 rel err']:.2f} |"
         )

@@ -202,6 +202,96 @@ def sdv_peer(df: pd.DataFrame, peer: str, rows: int, seed: int, epochs: int) -> 
     return sample, fitted - start, sampled - fitted
 
 
+# --- CART peers (benchmarks/bench_cart.py) ----------------------------------------------------------------------
+#: The CART peers: py-synthpop's CARTMethod (its own venv: python-synthpop), and sequential synthesis with
+#: scikit-learn's trees drawing observed values from each leaf (synthpop's syn.cart), both with synthpop's minbucket 5.
+CART_PEERS = ("synthpop_cart", "sklearn_cart")
+
+
+def synthpop_peer(df: pd.DataFrame, rows: int, seed: int) -> tuple[pd.DataFrame, float, float]:
+    """py-synthpop 0.1 (``python-synthpop``): MissingDataHandler's types, DataProcessor, CARTMethod. Note that its
+    CARTMethod is not sequential: each column's tree is fitted on all the others and predicted from resampled real
+    rows."""
+    from synthpop import CARTMethod, DataProcessor, MissingDataHandler
+
+    seed_everything(seed)
+    start = time.perf_counter()
+    metadata = MissingDataHandler().get_column_dtypes(df)
+    processor = DataProcessor(metadata)
+    processed = processor.preprocess(df)
+    cart = CARTMethod(metadata, smoothing=False, proper=False, minibucket=5, random_state=seed)
+    cart.fit(processed)
+    fitted = time.perf_counter()
+    sample = processor.postprocess(cart.sample(rows))
+    return sample, fitted - start, time.perf_counter() - fitted
+
+
+def sklearn_cart_peer(df: pd.DataFrame, rows: int, seed: int, minbucket: int = 5) -> tuple[dict[str, Any], float, float]:
+    """Sequential CART synthesis as synthpop's ``syn.cart`` does it, with scikit-learn's trees on the real rows: the
+    first column resampled, each later one drawn from the observed values of the leaf its tree (on the columns
+    before it, categories as codes, NULL as missing) puts the synthetic row in. A numeric column with NULLs first
+    gets its NULL indicator from a classification tree, then values for the rest (synthpop's two-step)."""
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    real: dict[str, np.ndarray] = {}
+    categories: dict[str, pd.Index] = {}
+    for name in df.columns:
+        column = df[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            real[name] = column.to_numpy(dtype=float)
+        else:
+            cat = pd.Categorical(column)
+            categories[name] = cat.categories
+            real[name] = np.where(cat.codes < 0, np.nan, cat.codes).astype(float)
+    names = list(df.columns)
+    synth = {names[0]: real[names[0]][rng.integers(0, len(df), size=rows)]}
+    fit_s = 0.0
+    for i, name in enumerate(names[1:], start=1):
+        x_real = np.column_stack([real[p] for p in names[:i]])
+        x_synth = np.column_stack([synth[p] for p in names[:i]])
+        y = real[name]
+        out = np.full(rows, np.nan)
+        missing = np.isnan(y)
+        numeric = name not in categories
+        fill = np.ones(rows, dtype=bool)
+        if missing.any() and numeric:  # the NULL indicator first
+            tree = DecisionTreeClassifier(min_samples_leaf=minbucket, random_state=seed).fit(x_real, missing)
+            fill = ~_donors(tree, x_real, missing.astype(float), x_synth, rng).astype(bool)
+        keep = ~missing if numeric else np.ones(len(y), dtype=bool)
+        target = y[keep] if numeric else np.where(missing, -1, y)
+        if fill.any() and keep.any():
+            kind = DecisionTreeRegressor if numeric else DecisionTreeClassifier
+            tree = kind(min_samples_leaf=minbucket, random_state=seed).fit(x_real[keep], target)
+            out[fill] = _donors(tree, x_real[keep], target, x_synth[fill], rng)
+        if not numeric:
+            out[out < 0] = np.nan
+        synth[name] = out
+    fit_s = time.perf_counter() - start
+    columns: dict[str, Any] = {}
+    for name in names:
+        if name in categories:
+            codes = synth[name]
+            values = np.full(rows, None, dtype=object)
+            ok = ~np.isnan(codes)
+            values[ok] = np.asarray(categories[name])[codes[ok].astype(int)]
+            columns[name] = values
+        else:
+            columns[name] = synth[name]
+    return columns, fit_s, 0.0
+
+
+def _donors(tree: Any, x_real: np.ndarray, y: np.ndarray, x_synth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each synthetic row, an observed ``y`` of a real row in the same leaf."""
+    leaf_real, leaf_synth = tree.apply(x_real), tree.apply(x_synth)
+    order = np.argsort(leaf_real, kind="stable")
+    leaves, first, size = np.unique(leaf_real[order], return_index=True, return_counts=True)
+    at = np.searchsorted(leaves, leaf_synth)
+    pick = first[at] + (rng.random(len(x_synth)) * size[at]).astype(int)
+    return y[order][pick]
+
+
 # --- reference MST on mbi --------------------------------------------------------------------------------------
 def _bins(domain: dict[str, Any]) -> list[tuple[float, float, bool]]:
     """(lo, hi, is_point) per cell of a numeric domain, from ``bins`` or ``edges``."""
@@ -321,7 +411,7 @@ def mbi_peer(
 # --- main ------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--peer", required=True, choices=PEERS)
+    parser.add_argument("--peer", required=True, choices=PEERS + CART_PEERS)
     parser.add_argument("--input", required=True, help="Parquet file of the real table")
     parser.add_argument("--output", required=True, help="Parquet file written with the sampled rows")
     parser.add_argument("--rows", type=int, required=True, help="rows to sample")
@@ -344,8 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.peer == "mbi_mst":
             domains = json.loads(Path(args.domains).read_text())
             columns, fit_s, sample_s = mbi_peer(df, schema, domains, args.rows, args.seed, args.epsilon)
+        elif args.peer == "sklearn_cart":
+            columns, fit_s, sample_s = sklearn_cart_peer(df, args.rows, args.seed)
         else:
-            sample, fit_s, sample_s = sdv_peer(df, args.peer, args.rows, args.seed, args.epochs)
+            sample, fit_s, sample_s = (synthpop_peer(df, args.rows, args.seed) if args.peer == "synthpop_cart"
+                                       else sdv_peer(df, args.peer, args.rows, args.seed, args.epochs))
             columns = {name: sample[name] for name in df.columns}
         table = to_arrow(columns, schema)
         pq.write_table(table, args.output)

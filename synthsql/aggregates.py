@@ -392,77 +392,72 @@ class NodeTable:
         cells that go left); a child of -1 is a leaf, and so is every node without a route. ``open_rows``: each
         tree's rows still in open nodes after the move (it bounds the next level's histograms).
 
-        Two small tables hold the splits (node -> predictor and children) and the cells going left; the rows join
-        the first on their node, take the code of their node's predictor (a ``CASE`` over the predictors, never over
-        the nodes), and join the second on (node, code). Every join is on equalities, so it is a hash join.
+        A small table holds one row per split node: its predictor, its children and the cells going left as bits
+        of 63-bit words. Each tree's rows join it on their node (an equality: a hash join), take the code of the
+        node's predictor (a ``CASE`` over the predictors, never over the nodes) and go left where its bit is set.
         """
         assert self._name is not None, "use NodeTable as a context manager"
-        splits = [
-            (self._position[t], node, self._position[p], left, right)
-            for t in self.targets for node, p, left, right, _ in routes.get(t, ())
-        ]
-        lefts = [
-            (self._position[t], node, int(code))
-            for t in self.targets for node, _, _, _, cells in routes.get(t, ()) for code in cells
-        ]
-        split_table, left_table = (f"_synthsql_{kind}_{secrets.token_hex(6)}" for kind in ("splits", "lefts"))
-        inner = [exp.column(f"c{i}", table="e") for i in range(len(self._position))]
-        outer: list[exp.Expression] = [exp.column(f"c{i}", table="x") for i in range(len(self._position))]
-        first = exp.select().from_(exp.alias_(exp.Table(this=exp.to_identifier(self._name, quoted=True)), "e",
+        cells = max([self._cells[p] for t in self.targets for _, p, _, _, _ in routes.get(t, ())], default=1)
+        words = -(-cells // _BITS)
+        splits = []
+        for t in self.targets:
+            for node, p, left, right, going in routes.get(t, ()):
+                bits = [0] * words
+                for code in going:
+                    bits[int(code) // _BITS] |= 1 << (int(code) % _BITS)
+                splits.append((self._position[t], int(node), self._position[p], int(left), int(right), *bits))
+        columns = ["t", "node", "pred", "lft", "rgt", *(f"w{i}" for i in range(words))]
+        split_table = f"_synthsql_splits_{secrets.token_hex(6)}"
+        selected: list[exp.Expression] = [exp.column(f"c{i}", table="e") for i in range(len(self._position))]
+        query = exp.select().from_(exp.alias_(exp.Table(this=exp.to_identifier(self._name, quoted=True)), "e",
                                               table=True))
-        joins_left = []
         for t in self.targets:
             k = self._position[t]
             if not routes.get(t):
-                outer.append(exp.alias_(exp.Literal.number(-1), self._node(t)))
+                selected.append(exp.alias_(exp.Literal.number(-1), self._node(t)))
                 continue
             s = f"s{k}"
             predictors = sorted({self._position[p] for _, p, _, _, _ in routes[t]})
             code = exp.Case(this=exp.column("pred", table=s), ifs=[
                 exp.If(this=exp.Literal.number(j), true=exp.column(f"c{j}", table="e")) for j in predictors
             ])
-            inner += [exp.column(self._node(t), table="e"), exp.alias_(exp.column("pred", table=s), f"p_{k}"),
-                      exp.alias_(exp.column("lft", table=s), f"a_{k}"),
-                      exp.alias_(exp.column("rgt", table=s), f"b_{k}"), exp.alias_(code, f"k_{k}")]
-            first = first.join(
+            word: exp.Expression = exp.column("w0", table=s)
+            if words > 1:
+                word = exp.Case(this=exp.IntDiv(this=code.copy(), expression=exp.Literal.number(_BITS)), ifs=[
+                    exp.If(this=exp.Literal.number(i), true=exp.column(f"w{i}", table=s)) for i in range(words)
+                ])
+            shift = exp.Mod(this=code, expression=exp.Literal.number(_BITS)) if words > 1 else code
+            bit = exp.BitwiseAnd(this=exp.Paren(this=exp.BitwiseRightShift(this=word, expression=shift)),
+                                 expression=exp.Literal.number(1))
+            selected.append(exp.alias_(exp.Case(ifs=[
+                exp.If(this=exp.column("node", table=s).is_(exp.null()), true=exp.Literal.number(-1)),
+                exp.If(this=_eq(exp.Paren(this=bit), exp.Literal.number(1)), true=exp.column("lft", table=s)),
+            ], default=exp.column("rgt", table=s)), self._node(t)))
+            query = query.join(
                 exp.alias_(exp.Table(this=exp.to_identifier(split_table, quoted=True)), s, table=True),
                 on=exp.and_(_eq(exp.column("t", table=s), exp.Literal.number(k)),
                             _eq(exp.column("node", table=s), exp.column(self._node(t), table="e"))),
                 join_type="LEFT", copy=False,
             )
-            g = f"g{k}"
-            joins_left.append((g, exp.and_(
-                _eq(exp.column("t", table=g), exp.Literal.number(k)),
-                _eq(exp.column("node", table=g), exp.column(self._node(t), table="x")),
-                _eq(exp.column("code", table=g), exp.column(f"k_{k}", table="x")),
-            )))
-            outer.append(exp.alias_(exp.Case(ifs=[
-                exp.If(this=exp.column(f"p_{k}", table="x").is_(exp.null()), true=exp.Literal.number(-1)),
-                exp.If(this=exp.column("t", table=g).is_(exp.null()), true=exp.column(f"b_{k}", table="x")),
-            ], default=exp.column(f"a_{k}", table="x")), self._node(t)))
-        first = first.select(*inner, copy=False)
-        query = exp.select(*outer).from_(exp.Subquery(this=first, alias=exp.TableAlias(this=exp.to_identifier("x"))))
-        for g, on in joins_left:
-            query = query.join(exp.alias_(exp.Table(this=exp.to_identifier(left_table, quoted=True)), g, table=True),
-                               on=on, join_type="LEFT", copy=False)
+        query = query.select(*selected, copy=False)
         engine = self._db.engine
-        made = []
+        new = f"_synthsql_nodes_{secrets.token_hex(6)}"
+        if splits:
+            engine.create_temporary(split_table, exp.select(*columns).from_(_values(splits, columns)))
         try:
-            for name, rows, columns in ((split_table, splits, ["t", "node", "pred", "lft", "rgt"]),
-                                        (left_table, lefts, ["t", "node", "code"])):
-                if rows:
-                    engine.create_temporary(name, exp.select(*columns).from_(_values(rows, columns)))
-                    made.append(name)
-            new = f"_synthsql_nodes_{secrets.token_hex(6)}"
             engine.create_temporary(new, query)
         finally:
-            for name in made:
-                engine.drop_temporary(name)
+            if splits:
+                engine.drop_temporary(split_table)
         engine.drop_temporary(self._name)
         self._name = new
         self._level += 1
         self._open_rows.update(open_rows)
         self._store.log.append(("tree_route", tuple(t for t in self.targets if routes.get(t))))
+
+
+#: Bits of a split's word of cells going left (a BIGINT keeps 63 without its sign).
+_BITS = 63
 
 
 def _eq(a: exp.Expression, b: exp.Expression) -> exp.EQ:

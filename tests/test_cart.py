@@ -235,3 +235,26 @@ def test_visit_sequence_is_followed(work):
     assert model.order == ["wage", "employed", "age", "sex", "hours"]
     assert model.parents["age"] == ["wage", "employed"]
     assert model.trees["wage"].leaves == 1
+
+
+def test_rows_reach_the_leaves_the_tree_sends_them_to_with_many_cells(db):
+    """Past 63 cells a split's cells take several words: the database routes every row where the tree says."""
+    rng = np.random.default_rng(11)
+    n = 6000
+    k = rng.integers(0, 70, size=n)
+    y = (k % 7) * 3.0 + (k > 50) * 10 + rng.normal(0, 0.5, n)
+    ss.write_table(db, "cart_many", pa.table({"k": [f"k{v:02d}" for v in k], "y": y}), replace=True)
+    spec = ss.describe(db, "cart_many", columns={"k": {"kind": "categorical"}})
+    model = ss.fit(db, "cart_many", method="cart", spec=spec, max_depth=4, minbucket=10, max_predictor_categories=100)
+    tree = model.trees["y"]
+    assert spec.column("k").cells == 71 and tree.leaves > 4
+    codes = codes_of(spec, db.table("cart_many").to_pandas())
+    x = codes[["k"]].to_numpy()
+    reached = np.zeros(len(x), dtype=np.int64)
+    for node in np.flatnonzero(tree.feature < 0):
+        reached[_rows_at(tree, node, x)] = tree.leaf[node]
+    expected = np.zeros_like(tree.counts)
+    np.add.at(expected, (reached, codes["y"].to_numpy()), 1)
+    np.testing.assert_array_equal(tree.counts, expected)
+    fewer = ss.fit(db, "cart_many", method="cart", spec=spec, max_depth=4, minbucket=10)  # k: 70 categories > 60
+    assert fewer.parents["y"] == [] and fewer.trees["y"].leaves == 1

@@ -214,9 +214,10 @@ class Cart:
 
     name = "cart"
 
-    def __init__(self, *, visit: Sequence[str] | None = None, minbucket: int = 20, cp: float = 1e-4,
-                 max_depth: int = 10) -> None:
+    def __init__(self, *, visit: Sequence[str] | None = None, minbucket: int = 20, cp: float = 1e-8,
+                 max_depth: int = 12, max_predictor_categories: int = 60) -> None:
         self.minbucket = check_int(self.name, "minbucket", minbucket, 1)
+        self.max_predictor_categories = check_int(self.name, "max_predictor_categories", max_predictor_categories, 2)
         self.max_depth = check_int(self.name, "max_depth", max_depth, 1)
         if isinstance(cp, bool) or not isinstance(cp, (int, float)) or not 0 <= cp < 1:
             raise InvalidParameterError(f"The 'cp' parameter of cart must be a number in [0, 1). Got {cp!r} instead.")
@@ -239,7 +240,8 @@ class Cart:
                                             f"does not have.{did_you_mean(name, columns)}")
 
     def params(self) -> dict[str, Any]:
-        return {"visit": self.visit, "minbucket": self.minbucket, "cp": self.cp, "max_depth": self.max_depth}
+        return {"visit": self.visit, "minbucket": self.minbucket, "cp": self.cp, "max_depth": self.max_depth,
+                "max_predictor_categories": self.max_predictor_categories}
 
     def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
         spec = store.spec
@@ -250,21 +252,29 @@ class Cart:
                 raise InvalidParameterError(f"The 'visit' parameter of cart names {name!r}, which is not modelled "
                                             f"(kind {spec.column(name).kind!r}) in {spec.table!r}.")
         order = list(self.visit or ()) + [c for c in modelled if c not in (self.visit or ())]
-        parents = {name: order[:i] for i, name in enumerate(order)}
-        quantiles = bin_quantiles(store)
         columns = {c.name: c for c in spec.modelled}
-        self._check_size(store, order, columns)
-        grower = _Grower(store, order, columns, quantiles, self)
+        usable = [name for name in order if self._predicts(columns[name])]
+        parents = {name: [p for p in order[:i] if p in usable] for i, name in enumerate(order)}
+        quantiles = bin_quantiles(store)
+        self._check_size(store, parents, columns)
+        grower = _Grower(store, order, parents, columns, quantiles, self)
         trees = grower.grow()
         return CartModel(order=order, parents=parents, trees=trees, spec=spec, params=self.params(),
                          quantiles=quantiles, **fitting.provenance())
 
-    def _check_size(self, store: AggregateStore, order: list[str], columns: Mapping[str, ColumnSpec]) -> None:
+    def _predicts(self, col: ColumnSpec) -> bool:
+        """Whether a column may predict later ones: not a categorical column with more than
+        ``max_predictor_categories`` categories (synthpop's ``maxfaclevels``): its best partition overfits (CART's
+        bias toward many-valued predictors) and its histograms grow with every category."""
+        return col.kind in NUMERIC_KINDS or len(col.categories or ()) <= self.max_predictor_categories
+
+    def _check_size(self, store: AggregateStore, parents: Mapping[str, list[str]],
+                    columns: Mapping[str, ColumnSpec]) -> None:
         """Refuse, before any query, a split search over MAX_SPLIT_CELLS numbers (its widest level's open nodes x a
         predictor's cells x the target's cells)."""
         nodes = max(1, min(1 << (self.max_depth - 1), store.n_rows // (2 * self.minbucket)))
-        for i, target in enumerate(order[1:], start=1):
-            for predictor in order[:i]:
+        for target, predictors in parents.items():
+            for predictor in predictors:
                 size = nodes * columns[predictor].cells * columns[target].cells
                 if size > MAX_SPLIT_CELLS:
                     raise InvalidParameterError(
@@ -279,9 +289,9 @@ class Cart:
 class _Grower:
     """The trees of every column after the first, grown together, level by level."""
 
-    def __init__(self, store: AggregateStore, order: list[str], columns: Mapping[str, ColumnSpec],
-                 quantiles: Mapping[str, np.ndarray], params: Cart) -> None:
-        self.store, self.order, self.columns, self.p = store, order, columns, params
+    def __init__(self, store: AggregateStore, order: list[str], parents: Mapping[str, list[str]],
+                 columns: Mapping[str, ColumnSpec], quantiles: Mapping[str, np.ndarray], params: Cart) -> None:
+        self.store, self.order, self.parents, self.columns, self.p = store, order, parents, columns, params
         values = {
             t: cell_values(columns[t], quantiles[t]) if columns[t].kind in NUMERIC_KINDS and t in quantiles
             else _point_values(columns[t]) if columns[t].kind in NUMERIC_KINDS else None
@@ -291,9 +301,10 @@ class _Grower:
         self.criteria = {t: Criterion(values[t]) for t in order}
 
     def grow(self) -> dict[str, Tree]:
-        first = self.order[0]
-        trees = {first: Tree([-1], [-1], [-1], [[]], self.store.marginal((first,))[None, :])}
-        targets = self.order[1:]
+        alone = [t for t in self.order if not self.parents[t]]  # the first column (and any without predictors)
+        trees = {t: Tree([-1], [-1], [-1], [[]], counts[None, :])
+                 for t, counts in zip(alone, self.store.marginals([(t,) for t in alone]), strict=True)}
+        targets = [t for t in self.order if self.parents[t]]
         if not targets:
             return trees
         nodes: dict[str, list[dict[str, Any]]] = {t: [{"depth": 0}] for t in targets}
@@ -301,15 +312,14 @@ class _Grower:
         root: dict[str, float] = {}
         with self.store.tree_nodes(targets) as table:
             while any(open_.values()):
-                pairs = [(t, p) for t in targets if open_[t] for p in self.order[: self.order.index(t)]]
+                pairs = [(t, p) for t in targets if open_[t] for p in self.parents[t]]
                 hist = table.histograms(pairs)
                 routes: dict[str, list[tuple[int, str, int, int, np.ndarray]]] = {}
                 open_rows: dict[str, int] = {}
                 for t in targets:
                     if not open_[t]:
                         continue
-                    predictors = self.order[: self.order.index(t)]
-                    routes[t], open_[t], open_rows[t] = self._level(t, predictors, nodes[t], open_[t], hist, root)
+                    routes[t], open_[t], open_rows[t] = self._level(t, self.parents[t], nodes[t], open_[t], hist, root)
                 if any(open_.values()):  # (when every child is a leaf, no row needs to move)
                     table.route(routes, open_rows)
         for t in targets:
