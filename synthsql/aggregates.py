@@ -270,10 +270,13 @@ class AggregateStore:
             self.log.append(("null_blocks", ()))
         return list(self._cache[key])
 
-    def tree_nodes(self, targets: Sequence[str]) -> NodeTable:
+    def tree_nodes(self, targets: Sequence[str], *, bootstrap: int | None = None) -> NodeTable:
         """The rows, as cell codes, with the node of each of the trees predicting ``targets`` that each row is in
-        (all at the root): a :class:`NodeTable` to grow the trees level by level, used as a context manager."""
-        return NodeTable(self, self._check(targets))
+        (all at the root): a :class:`NodeTable` to grow the trees level by level, used as a context manager.
+
+        ``bootstrap`` (a seed): every row weighs a Poisson(1) count drawn from a hash of its content and the seed
+        (the Poisson bootstrap, a bootstrap sample's weights for large tables), and every count is of weights."""
+        return NodeTable(self, self._check(targets), bootstrap=bootstrap)
 
     def rank_correlation(self, columns: Sequence[str]) -> np.ndarray:
         """Spearman rank correlations between ``columns``, from their 2-way marginals.
@@ -305,8 +308,9 @@ class NodeTable:
     again. What reaches Python is counts per (node, predictor cell, target cell), never a row.
     """
 
-    def __init__(self, store: AggregateStore, targets: tuple[str, ...]) -> None:
+    def __init__(self, store: AggregateStore, targets: tuple[str, ...], *, bootstrap: int | None = None) -> None:
         self._store = store
+        self._bootstrap = bootstrap
         self._db = store.db
         self._position = {c.name: i for i, c in enumerate(store.spec.modelled)}
         self._cells = {c.name: c.cells for c in store.spec.modelled}
@@ -318,15 +322,52 @@ class NodeTable:
     def __enter__(self) -> NodeTable:
         codes = [exp.column(f"c{i}") for i in range(len(self._position))]
         nodes = [exp.alias_(exp.Literal.number(0), self._node(t)) for t in self.targets]
-        encoded = exp.Subquery(this=self._store._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e")))
+        weight = [exp.column("w")] if self._bootstrap is not None else []
+        source = self._store._encoded() if self._bootstrap is None else self._weighted(self._bootstrap)
+        encoded = exp.Subquery(this=source, alias=exp.TableAlias(this=exp.to_identifier("e")))
         self._name = f"_synthsql_nodes_{secrets.token_hex(6)}"
-        self._db.engine.create_temporary(self._name, exp.select(*codes, *nodes).from_(encoded))
+        self._db.engine.create_temporary(self._name, exp.select(*codes, *weight, *nodes).from_(encoded))
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._name is not None:
             self._db.engine.drop_temporary(self._name)
             self._name = None
+
+    def _weighted(self, seed: int) -> exp.Expression:
+        """The cell codes and each row's Poisson(1) weight: the number of the distribution's CDF points
+        (k = 0..7, the rest has probability 1e-6) below a uniform number hashed from the row and the seed."""
+        from synthsql.holdout import with_hashes  # (holdout imports nothing of this module)
+
+        hashed = with_hashes(self._store.rows, {"_synthsql_u": ("bootstrap", seed, 13)})
+        scale = 16**13
+        cdf = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(8)])
+        weight = sum(ibis.ifelse(hashed["_synthsql_u"] >= float(math.floor(p * scale)), 1, 0) for p in cdf)
+        codes = {f"c{i}": encode(hashed[c.name], c) for i, c in enumerate(self._store.spec.modelled)}
+        return self._db.compile(hashed.select(**codes, w=weight))
+
+    def marginals(self, columns: Sequence[str]) -> list[np.ndarray]:
+        """The 1-way counts (of weights, with ``bootstrap``) of ``columns``, over every row."""
+        if not columns:
+            return []
+        count = self._count_expr()
+        query = exp.select(*(exp.column(self._code(c)) for c in columns), exp.alias_(count, "rows_")).from_(
+            exp.to_identifier(self._name, quoted=True)
+        ).group_by(exp.GroupingSets(expressions=[exp.Tuple(expressions=[exp.column(self._code(c))])
+                                                 for c in columns]), copy=False)
+        out = []
+        rows = self._db.fetchall(query)
+        for k, name in enumerate(columns):
+            counts = np.zeros(self._cells[name], dtype=np.int64)
+            for row in rows:
+                if row[k] is not None and all(row[j] is None for j in range(len(columns)) if j != k):
+                    counts[int(row[k])] += int(row[-1])
+            out.append(counts)
+        return out
+
+    def _count_expr(self) -> exp.Expression:
+        rows = exp.Count(this=exp.Star()) if self._bootstrap is None else exp.Sum(this=exp.column("w"))
+        return exp.Cast(this=rows, to=exp.DataType.build("BIGINT"))
 
     def _node(self, target: str) -> str:
         return f"n{self._position[target]}"
@@ -364,7 +405,7 @@ class NodeTable:
             exp.Tuple(expressions=[exp.column(self._node(t)), exp.column(self._code(p)), exp.column(self._code(t))])
             for t, p in pairs
         ])
-        count = exp.Cast(this=exp.Count(this=exp.Star()), to=exp.DataType.build("BIGINT"))
+        count = self._count_expr()
         columns = [exp.alias_(exp.Cast(this=exp.column(k), to=exp.DataType.build("BIGINT")), k) for k in keys]
         open_nodes = exp.and_(*(
             exp.GTE(this=exp.func("COALESCE", exp.column(k), exp.Literal.number(0)), expression=exp.Literal.number(0))
@@ -409,6 +450,8 @@ class NodeTable:
         columns = ["t", "node", "pred", "lft", "rgt", *(f"w{i}" for i in range(words))]
         split_table = f"_synthsql_splits_{secrets.token_hex(6)}"
         selected: list[exp.Expression] = [exp.column(f"c{i}", table="e") for i in range(len(self._position))]
+        if self._bootstrap is not None:
+            selected.append(exp.column("w", table="e"))
         query = exp.select().from_(exp.alias_(exp.Table(this=exp.to_identifier(self._name, quoted=True)), "e",
                                               table=True))
         for t in self.targets:

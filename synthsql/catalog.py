@@ -24,8 +24,9 @@ A catalog file (``catalogs/*.yml``) declares one or more tables::
         metrics: [utility, risk]
 
 Purposes are the ESSnet presets: ``structural`` (schema and domains only: method ``uniform``, reads no statistics),
-``public_use`` (differential privacy required, low-order marginals: ``mst`` by default), ``scientific_use`` (richer
-dependence: ``bayesnet``) and ``twin`` (``bayesnet`` with ``degree: 3``).
+``public_use`` (differential privacy required, low-order marginals: ``mst`` by default), ``scientific_use`` (the
+analyses must hold: sequential ``cart``, which kept the GLMs of benchmarks/CART_RESULTS.md better than ``bayesnet``)
+and ``twin`` (``cart`` with synthpop's ``minbucket: 5`` and ``max_depth: 16``: closer, for internal use only).
 
 :func:`load` validates every file of a catalog together and reports every problem at once, each with its file and
 YAML path (``catalogs/cps.yml: tables[0].columns.wage.edgs: unknown key; did you mean 'edges'?``). With a database,
@@ -55,8 +56,8 @@ __all__ = ["Catalog", "TableDecl", "CatalogError", "load", "check_database", "PU
 PURPOSES = {
     "structural": ("uniform", {}),
     "public_use": ("mst", {}),
-    "scientific_use": ("bayesnet", {}),
-    "twin": ("bayesnet", {"degree": 3}),
+    "scientific_use": ("cart", {}),
+    "twin": ("cart", {"minbucket": 5, "max_depth": 16}),
 }
 
 

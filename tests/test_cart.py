@@ -202,7 +202,10 @@ def test_sample_keeps_the_structure(work):
     synth = model.to_pandas(20_000, seed=1)
     assert not ((synth.age < 15) & (synth.wage > 0)).any()  # no child with a wage: every leaf says so
     assert synth.hours[~synth.employed].isna().all()  # no hours where not employed
+    # hours' tree (on age and sex) counts its NULLs as a class beside the variance: children get no hours
+    assert synth.hours[synth.age < 15].isna().all()
     real = db.table("cart_work").to_pandas()
+    assert synth.hours.isna().mean() == pytest.approx(real.hours.isna().mean(), abs=0.02)
     for name in ("wage", "hours"):
         assert synth[name].mean() == pytest.approx(real[name].mean(), rel=0.05)
     again = model.to_pandas(20_000, seed=1)
@@ -258,3 +261,28 @@ def test_rows_reach_the_leaves_the_tree_sends_them_to_with_many_cells(db):
     np.testing.assert_array_equal(tree.counts, expected)
     fewer = ss.fit(db, "cart_many", method="cart", spec=spec, max_depth=4, minbucket=10)  # k: 70 categories > 60
     assert fewer.parents["y"] == [] and fewer.trees["y"].leaves == 1
+
+
+def test_proper_fits_on_bootstrap_weights_the_same_on_every_engine(duckdb_db, postgres_db):
+    """``proper=True``: the trees are grown on Poisson(1) bootstrap weights hashed from each row and the seed, so
+    the model differs from the plain fit, counts about as many rows, and is the same on DuckDB and PostgreSQL."""
+    models = []
+    for db in (duckdb_db, postgres_db):
+        ss.write_table(db, "cart_work", work_table(), replace=True)
+        spec = ss.describe(db, "cart_work", columns=COLUMNS)
+        models.append(ss.fit(db, "cart_work", method="cart", spec=spec, seed=3, minbucket=MINBUCKET,
+                             max_depth=MAX_DEPTH, proper=True))
+    a, b = (m.to_json() for m in models)
+    a.pop("synthsql"), b.pop("synthsql")
+    assert a == b
+    plain = ss.fit(duckdb_db, "cart_work", method="cart", spec=spec, seed=3, minbucket=MINBUCKET, max_depth=MAX_DEPTH)
+    proper = models[0]
+    n = spec.n_rows
+    for name in proper.order:
+        total = int(proper.trees[name].counts.sum())
+        assert total != n and abs(total - n) < 5 * np.sqrt(n)  # Poisson weights: n +- a few sqrt(n)
+        assert total == int(proper.trees[proper.order[0]].counts.sum())  # the same weights for every tree
+    assert proper.to_json()["state"] != plain.to_json()["state"]
+    again = ss.fit(duckdb_db, "cart_work", method="cart", spec=spec, seed=3, minbucket=MINBUCKET, max_depth=MAX_DEPTH,
+                   proper=True)
+    assert again.to_json()["state"] == proper.to_json()["state"]

@@ -26,6 +26,10 @@ parameter, applied while growing, as scikit-learn's ``min_impurity_decrease = cp
 ``minbucket`` defaults to 20, not synthpop's 5: a leaf is the set of source rows a synthetic value is drawn for, so
 its size is a disclosure control (a leaf of a few records reproduces their values' cells).
 
+``proper=True`` fits the trees on a bootstrap sample, as synthpop's ``proper`` does (so that the synthetic data
+carry the uncertainty of the fit, Raab, Nowok & Dibben 2016): each row weighs a Poisson(1) count hashed from its
+content and a seed taken from the fit's, the same on every engine (identical rows weigh the same).
+
 Sampling routes each synthetic row down its column's tree and draws the cell from the leaf's histogram, then a value
 inside the cell from the table-wide within-bin quantiles. The model holds the trees and the leaves' counts: no row,
 no value particular to a leaf.
@@ -215,7 +219,10 @@ class Cart:
     name = "cart"
 
     def __init__(self, *, visit: Sequence[str] | None = None, minbucket: int = 20, cp: float = 1e-8,
-                 max_depth: int = 12, max_predictor_categories: int = 60) -> None:
+                 max_depth: int = 12, max_predictor_categories: int = 60, proper: bool = False) -> None:
+        if not isinstance(proper, bool):
+            raise InvalidParameterError(f"The 'proper' parameter of cart must be True or False. Got {proper!r} instead.")
+        self.proper = proper
         self.minbucket = check_int(self.name, "minbucket", minbucket, 1)
         self.max_predictor_categories = check_int(self.name, "max_predictor_categories", max_predictor_categories, 2)
         self.max_depth = check_int(self.name, "max_depth", max_depth, 1)
@@ -241,7 +248,7 @@ class Cart:
 
     def params(self) -> dict[str, Any]:
         return {"visit": self.visit, "minbucket": self.minbucket, "cp": self.cp, "max_depth": self.max_depth,
-                "max_predictor_categories": self.max_predictor_categories}
+                "max_predictor_categories": self.max_predictor_categories, "proper": self.proper}
 
     def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
         spec = store.spec
@@ -257,8 +264,8 @@ class Cart:
         parents = {name: [p for p in order[:i] if p in usable] for i, name in enumerate(order)}
         quantiles = bin_quantiles(store)
         self._check_size(store, parents, columns)
-        grower = _Grower(store, order, parents, columns, quantiles, self)
-        trees = grower.grow()
+        bootstrap = int(fitting.rng.integers(2**31)) if self.proper else None
+        trees = _Grower(store, order, parents, columns, quantiles, self).grow(bootstrap)
         return CartModel(order=order, parents=parents, trees=trees, spec=spec, params=self.params(),
                          quantiles=quantiles, **fitting.provenance())
 
@@ -287,7 +294,7 @@ class Cart:
 
 
 class _Grower:
-    """The trees of every column after the first, grown together, level by level."""
+    """The trees of every column that has predictors, grown together, level by level."""
 
     def __init__(self, store: AggregateStore, order: list[str], parents: Mapping[str, list[str]],
                  columns: Mapping[str, ColumnSpec], quantiles: Mapping[str, np.ndarray], params: Cart) -> None:
@@ -300,17 +307,21 @@ class _Grower:
         self.values = values
         self.criteria = {t: Criterion(values[t]) for t in order}
 
-    def grow(self) -> dict[str, Tree]:
+    def grow(self, bootstrap: int | None) -> dict[str, Tree]:
+        """Every column's tree; with ``bootstrap`` (a seed), fitted on Poisson bootstrap weights of the rows."""
         alone = [t for t in self.order if not self.parents[t]]  # the first column (and any without predictors)
-        trees = {t: Tree([-1], [-1], [-1], [[]], counts[None, :])
-                 for t, counts in zip(alone, self.store.marginals([(t,) for t in alone]), strict=True)}
         targets = [t for t in self.order if self.parents[t]]
-        if not targets:
-            return trees
+        trees: dict[str, Tree] = {}
+        if bootstrap is None:
+            trees.update(_root_trees(alone, self.store.marginals([(t,) for t in alone])))
+            if not targets:
+                return trees
         nodes: dict[str, list[dict[str, Any]]] = {t: [{"depth": 0}] for t in targets}
         open_: dict[str, list[int]] = {t: [0] for t in targets}
         root: dict[str, float] = {}
-        with self.store.tree_nodes(targets) as table:
+        with self.store.tree_nodes(targets, bootstrap=bootstrap) as table:
+            if bootstrap is not None:
+                trees.update(_root_trees(alone, table.marginals(alone)))
             while any(open_.values()):
                 pairs = [(t, p) for t in targets if open_[t] for p in self.parents[t]]
                 hist = table.histograms(pairs)
@@ -324,7 +335,7 @@ class _Grower:
                     table.route(routes, open_rows)
         for t in targets:
             trees[t] = _tree(nodes[t], self.columns[t].cells)
-        return trees
+        return {t: trees[t] for t in self.order}
 
     def _level(self, t: str, predictors: list[str], nodes: list[dict[str, Any]], open_: list[int],
                hist: Mapping[tuple[str, str], np.ndarray], root: dict[str, float],
@@ -464,6 +475,11 @@ class _Grower:
                 share = np.take_along_axis(dense, top[:, None, None], axis=2)[:, :, 0] / dense.sum(axis=2)
                 key = share.astype(np.float64)
         return np.where(np.isfinite(key), key, np.inf)
+
+
+def _root_trees(columns: Sequence[str], counts: Sequence[np.ndarray]) -> dict[str, Tree]:
+    """Trees of one leaf: columns drawn from their marginal."""
+    return {t: Tree([-1], [-1], [-1], [[]], c[None, :]) for t, c in zip(columns, counts, strict=True)}
 
 
 def _point_values(spec: ColumnSpec) -> np.ndarray:
