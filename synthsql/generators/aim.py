@@ -20,6 +20,7 @@ stay in Python for the rounds (memory: the sum of the candidates' cells).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 
@@ -54,8 +55,11 @@ def workload_candidates(columns: list[str], degree: int) -> dict[tuple[str, ...]
         for k in range(1, len(marginal) + 1):
             for subset in itertools.combinations(marginal, k):
                 candidates.setdefault(subset, 0.0)
+    # sum over w of |subset & w| = sum over the subset's columns of the number of workload marginals holding it:
+    # linear in the candidates, not candidates x workload (40 columns: 10,700 x 10,660 set intersections, a minute)
+    holding = collections.Counter(c for w in workload for c in w)
     for subset in candidates:
-        candidates[subset] = float(sum(len(set(subset) & set(w)) for w in workload))
+        candidates[subset] = float(sum(holding[c] for c in subset))
     return candidates
 
 
