@@ -309,7 +309,14 @@ def test_every_template_runs(db, hand):
     assert sorted(ran["l_diversity"]) == [
         ("original", 1, 5), ("original", 2, 1), ("synthetic", 1, 4), ("synthetic", 2, 1)
     ]
-    assert ran["attribute_disclosure"][0][:3] == (9, 6, 6)
+    # attribute_disclosure: (part, size, records, dorig, disco, ..., cap_sum, dcap_sum, base_cap); part 0 the counts,
+    # part 1 the sum of n_kt^2 per original class size n_k, part 2 the sum of n_kt * s_kt per synthetic size s_k
+    # (worked out from the table above: CAPd * 9 = 4/1 + 4/2 + 5/3, DCAP * 9 = 2/1 + 9/2).
+    assert ran["attribute_disclosure"][0][:5] == (0, None, 9, 6, 6)
+    assert [(r[0], r[1], r[8], r[9]) for r in ran["attribute_disclosure"]] == [
+        (0, None, 13, 11), (1, 1, 4, 3), (1, 2, 4, 4), (1, 3, 5, 4), (2, None, 1, 0), (2, 1, 2, 2), (2, 2, 10, 9)
+    ]
+    assert {r[10] for r in ran["attribute_disclosure"]} == {27}  # base_cap: 4^2 + 3^2 + 1 + 1
 
 
 def test_bad_input(db, hand):
@@ -476,3 +483,69 @@ def test_every_kind_of_column_as_key_and_target(db):
     v = values(got[got["metric"].str.startswith(("exact", "unique_exact"))])
     assert v["exact_match_pct"] == v["unique_exact_match_pct"] == 100
     assert "person_id" not in got.loc[got["metric"] == "exact_matches", "scope"].item()  # identifiers are not compared
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The same numbers in every run (issue 17, item 9a)
+# ----------------------------------------------------------------------------------------------------------------
+REPEAT_ROWS = 100_000  # ~44,000 (key, target) cells: DuckDB aggregates them in parallel, in an order of its own
+
+
+def repeat_table(db, name: str, a: int, b: int, c: int) -> None:
+    """``REPEAT_ROWS`` rows: keys ``a`` (151 values) and ``b`` (97 values; by the Chinese remainder theorem every key
+    class has 6 or 7 rows, so the ratios n_kt / n_k are not sums of powers of two) and a target ``y`` (3 values)."""
+    rows = f"range({REPEAT_ROWS}) r(i)" if db.dialect == "duckdb" else f"generate_series(0::bigint, {REPEAT_ROWS - 1}) r(i)"
+    db.backend.raw_sql(
+        f"CREATE TABLE {name} AS SELECT 'a' || CAST((i * {a}) % 151 AS TEXT) AS a, "
+        f"'b' || CAST((i * {b} + 17) % 97 AS TEXT) AS b, "
+        f"'y' || CAST(((i % 1009) * (i % {c}) + i % 7) % 3 AS TEXT) AS y FROM {rows}"
+    )
+
+
+def exact_cap(real: pd.DataFrame, synthetic: pd.DataFrame) -> tuple[float, float]:
+    """(CAPd, DCAP) of keys (a, b) and target y: the exact rational means over the records, rounded once."""
+    from fractions import Fraction
+
+    cells = real.groupby(["a", "b", "y"]).size().rename("n_kt").reset_index()
+    cells["n_k"] = cells.groupby(["a", "b"])["n_kt"].transform("sum")
+    s_kt = synthetic.groupby(["a", "b", "y"]).size().rename("s_kt").reset_index()
+    s_k = synthetic.groupby(["a", "b"]).size().rename("s_k").reset_index()
+    cells = cells.merge(s_kt, on=["a", "b", "y"], how="left").merge(s_k, on=["a", "b"], how="left")
+    cap = sum(Fraction(int(n) * int(n), int(k)) for n, k in zip(cells["n_kt"], cells["n_k"], strict=True))
+    dcap = sum(
+        Fraction(int(n) * int(s), int(k))
+        for n, s, k in zip(cells["n_kt"], cells["s_kt"], cells["s_k"], strict=True)
+        if not pd.isna(k) and not pd.isna(s)
+    )
+    return float(100 * cap / len(real)), float(100 * dcap / len(real))
+
+
+def test_measures_are_identical_in_every_run(db):
+    # Before the fix CAPd and DCAP were SUMs of doubles in the database: on DuckDB with 4 threads five runs on these
+    # tables gave five different CAPd (43.29219047619044 to ...072) and DCAP (33.5011904761898 to ...905).
+    token = secrets.token_hex(3)
+    real, synthetic = f"risk_repeat_{token}", f"risk_repeat_syn_{token}"
+    repeat_table(db, real, 7919, 104729, 1013)
+    repeat_table(db, synthetic, 7907, 104723, 1019)
+    spec = ss.describe(db, real)
+    if db.dialect == "duckdb":
+        (threads,) = db.backend.raw_sql("SELECT current_setting('threads')").fetchone()
+        settings = ["SET threads = 4"]
+        restore = [f"SET threads = {int(threads)}"]
+    else:  # invite parallel plans: partial aggregates gathered in the order the workers finish
+        settings = ["SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0", "SET min_parallel_table_scan_size = 0"]
+        restore = ["RESET parallel_setup_cost", "RESET parallel_tuple_cost", "RESET min_parallel_table_scan_size"]
+    for statement in settings:
+        db.backend.raw_sql(statement)
+    try:
+        runs = [risk_measures(db, real, synthetic, spec, keys=["a", "b"], targets=["y"]) for _ in range(3)]
+    finally:
+        for statement in restore:
+            db.backend.raw_sql(statement)
+    first = runs[0]
+    for again in runs[1:]:
+        pd.testing.assert_frame_equal(again, first, check_exact=True)
+        assert again["value"].to_numpy().tobytes() == first["value"].to_numpy().tobytes()  # to the bit, NaN too
+    got = values(first[first["scope"] == "y | a,b"])
+    frames = [db.table(name).to_pandas() for name in (real, synthetic)]
+    assert (got["CAPd"], got["DCAP"]) == exact_cap(*frames)  # the exact means, rounded once

@@ -41,6 +41,12 @@ Attribute disclosure per target (scope ``target | keys``; synthpop ``disclosure(
   data (s_K > 0 and one target value among them), the rest excluded as undefined: = DiSCO records / those records;
   ``TCAP_records`` is how many records it is defined on (TCAP is NaN on none).
 
+Only integers leave the database. A database adds floating-point values in an order of its own (DuckDB's parallel
+hash aggregation, PostgreSQL's), so a SUM of the ratios n_KT / n_K changes in its last bits from run to run; the
+template returns instead, per class size n_K (s_K), the integer sum of n_KT^2 (n_KT s_KT) over the cells with that
+size, at most sqrt(2 N) + 1 rows, and the ratios are added here as exact fractions and rounded once
+(:func:`_ratio_sum`): every measure is identical to the bit in every run, and the same on every backend.
+
 NULL is a value of its own everywhere: a NULL key value matches a NULL key value (records with a NULL sex form
 their own class), and a NULL target is a target value like any other. Numeric key and target columns (integer,
 numeric, date, timestamp) are compared by the cells of the spec (:func:`synthsql.discretize.encode`, the same bins
@@ -65,6 +71,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from typing import Any
 
 import ibis
@@ -430,6 +437,17 @@ def _class_rows(
     return rows
 
 
+def _ratio_sum(terms: Iterable[tuple[Any, Any]]) -> Fraction:
+    """The exact sum of ``numerator / denominator`` over (denominator, numerator) pairs of integers: the same
+    whatever their order, unlike a floating-point SUM in the database (whose order changes with its threads)."""
+    return sum((Fraction(int(numerator), int(size)) for size, numerator in terms), Fraction(0))
+
+
+def _percent_of(total: Fraction, n: int) -> float:
+    """``100 * total / n`` rounded once, to the nearest double."""
+    return float(100 * total / n)
+
+
 def _median(dist: Sequence[tuple[int, int]]) -> float:
     """The median of values given as sorted (value, count) pairs, without expanding them."""
     total = sum(c for _, c in dist)
@@ -476,11 +494,15 @@ def _attribute_rows(
         note = _cells_note([*cols, target])
         values = {**keys, **_keys([target], db.dialect, prefix="target")}
         tree = templates.bind("attribute_disclosure", tables={"original": real, "synthetic": synthetic}, **values)
-        (raw,) = db.fetchall(tree)
-        r = {s.alias_or_name: v for s, v in zip(tree.selects, raw, strict=True)}
+        names = [select.alias_or_name for select in tree.selects]
+        parts = [dict(zip(names, raw, strict=True)) for raw in db.fetchall(tree)]
+        (r,) = [p for p in parts if p["part"] == 0]
         n = int(r["records"] or 0)
         if n == 0:
             raise EmptyTableError(f"Table {real!r} is empty: there is no record whose disclosure risk to measure.")
+        # sum over records of n_kt / n_k (and s_kt / s_k): integer numerators per denominator, added exactly
+        cap = _ratio_sum((p["size"], p["cap_sum"]) for p in parts if p["part"] == 1)
+        dcap = _ratio_sum((p["size"], p["dcap_sum"]) for p in parts if p["part"] == 2 and p["size"] is not None)
         disco, tcap_n = int(r["disco"]), int(r["tcap_records"])
         rows += [
             _row("Dorig", scope, _pct(int(r["dorig"]), n), f"{r['dorig']} of {n} original records{note}"),
@@ -489,14 +511,14 @@ def _attribute_rows(
             _row(
                 "baseCAPd",
                 scope,
-                100.0 * float(r["base_cap"]) / (n * n),
+                _percent_of(Fraction(int(r["base_cap"]), n), n),
                 f"CAP of the marginal target distribution, sum of squared shares{note}",
             ),
-            _row("CAPd", scope, 100.0 * float(r["cap_original"]) / n, f"original attacking itself, {n} records{note}"),
+            _row("CAPd", scope, _percent_of(cap, n), f"original attacking itself, {n} records{note}"),
             _row(
                 "DCAP",
                 scope,
-                100.0 * float(r["dcap"]) / n,
+                _percent_of(dcap, n),
                 f"mean over {n} original records; {n - int(r['key_matched'])} with no key match count 0{note}",
             ),
             _row(
@@ -526,7 +548,7 @@ def risk_measures(
     Uniqueness and replicated uniques on ``keys``, exact row matches on every modelled column, equivalence classes
     with k-anonymity (``k``) and l-diversity, and attribute disclosure (Dorig, DiSCO, DiSDiO, baseCAPd, CAPd, DCAP,
     TCAP) of each of ``targets``; the definitions, and how NULLs and numeric columns are treated, are in the
-    module documentation. Everything is computed in the database; only counts reach Python.
+    module documentation. The counting is done in the database; only integer counts reach Python, which divides.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")

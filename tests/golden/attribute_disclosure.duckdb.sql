@@ -1,7 +1,17 @@
-/* Attribute disclosure of one target from the key (synthpop disclosure(); Taub et al. 2018), one row. */
+/* Attribute disclosure of one target from the key (synthpop disclosure(); Taub et al. 2018), in integers only. */
 /* Counts per (key, target) cell and per key in each table; every original record is weighted by the size n_kt */
 /* of its own (key, target) cell, so sums over cells are sums over original records. */
 /* $original_key / $synthetic_key and $original_target / $synthetic_target are text expressions, never NULL. */
+/* CAPd and DCAP are means of the ratios n_kt / n_k and s_kt / s_k, and a database adds floats in an order of its */
+/* own (parallel and hash aggregation), so the last bits would change from run to run: the template returns */
+/* integer numerators grouped by their denominator instead, and synthsql.metrics.risk divides once, exactly. */
+/* One row per grouping set and group (part = 0, 1, 2): */
+/*   part 0, ():    the record counts (records, dorig, disco, disdio, tcap_records, key_matched) and base_cap; */
+/*   part 1, (n_k): size = n_k; cap_sum = the sum of n_kt * n_kt over the cells whose key has n_k records, so */
+/*                  CAPd * N = the sum over these rows of cap_sum / size; */
+/*   part 2, (s_k): size = s_k (NULL: keys absent from the synthetic data); dcap_sum = the sum of n_kt * s_kt, */
+/*                  so DCAP * N = the sum over the rows with a size of dcap_sum / size. */
+/* Parts 1 and 2 have one row per distinct class size: at most sqrt(2 N) + 1 and sqrt(2 S) + 2 rows. */
 WITH "original_cells" AS (
   SELECT
     CASE
@@ -99,11 +109,11 @@ WITH "original_cells" AS (
     "y"
 ), "records" AS (
   SELECT
-    "oc"."n" AS "n_kt",
-    "ok"."n" AS "n_k",
+    CAST("oc"."n" AS BIGINT) AS "n_kt",
+    CAST("ok"."n" AS BIGINT) AS "n_k",
     "ok"."l" AS "l_orig",
-    COALESCE("sc"."n", 0) AS "s_kt",
-    "sk"."n" AS "s_k",
+    CAST(COALESCE("sc"."n", 0) AS BIGINT) AS "s_kt",
+    CAST("sk"."n" AS BIGINT) AS "s_k",
     "sk"."l" AS "l_syn"
   FROM "original_cells" AS "oc"
   JOIN "original_keys" AS "ok"
@@ -114,19 +124,32 @@ WITH "original_cells" AS (
     ON "oc"."k" = "sc"."k" AND "oc"."y" = "sc"."y"
 )
 SELECT
+  3 - GROUPING("n_k") - 2 * GROUPING("s_k") AS "part",
+  CASE WHEN GROUPING("n_k") = 0 THEN "n_k" ELSE "s_k" END AS "size",
   CAST(SUM("n_kt") AS BIGINT) AS "records",
   CAST(SUM(CASE WHEN "l_orig" = 1 THEN "n_kt" ELSE 0 END) AS BIGINT) AS "dorig",
   CAST(SUM(CASE WHEN "l_syn" = 1 AND "s_kt" > 0 THEN "n_kt" ELSE 0 END) AS BIGINT) AS "disco",
   CAST(SUM(CASE WHEN "l_syn" = 1 AND "s_kt" > 0 AND "l_orig" = 1 THEN "n_kt" ELSE 0 END) AS BIGINT) AS "disdio",
   CAST(SUM(CASE WHEN "l_syn" = 1 THEN "n_kt" ELSE 0 END) AS BIGINT) AS "tcap_records",
   CAST(SUM(CASE WHEN NOT "s_k" IS NULL THEN "n_kt" ELSE 0 END) AS BIGINT) AS "key_matched",
-  SUM(CAST("n_kt" AS DOUBLE) * "n_kt" / "n_k") AS "cap_original",
-  SUM(
-    CASE WHEN NOT "s_k" IS NULL THEN CAST("n_kt" AS DOUBLE) * "s_kt" / "s_k" ELSE 0 END
-  ) AS "dcap",
+  CAST(SUM("n_kt" * "n_kt") AS BIGINT) AS "cap_sum",
+  CAST(SUM("n_kt" * "s_kt") AS BIGINT) AS "dcap_sum",
   (
     SELECT
-      SUM(CAST("n" AS DOUBLE) * "n")
+      CAST(SUM("n" * "n") AS BIGINT)
     FROM "original_targets"
   ) AS "base_cap"
 FROM "records"
+GROUP BY
+  GROUPING SETS (
+    (),
+    (
+      "n_k"
+    ),
+    (
+      "s_k"
+    )
+  )
+ORDER BY
+  "part",
+  "size" NULLS FIRST
