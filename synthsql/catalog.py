@@ -143,6 +143,21 @@ class TableDecl(_Strict):
     formulas: list[str | FormulaDecl] = Field(default_factory=list)
     metrics: list[Literal["utility", "risk"]] = Field(default_factory=lambda: ["utility", "risk"])
     k: int = Field(default=5, ge=1)
+    #: The office's own verdict thresholds, per metric: ``{tvd_2way_mean: {good: 0.03, acceptable: 0.1}}``
+    #: (:func:`synthsql.metrics.registry.with_thresholds`).
+    thresholds: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from synthsql.errors import InvalidParameterError
+        from synthsql.metrics.registry import with_thresholds
+
+        try:
+            with_thresholds(value)
+        except InvalidParameterError as error:
+            raise ValueError(str(error)) from None
+        return value
 
     @property
     def target_name(self) -> str:

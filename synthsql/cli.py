@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synthsql", description="Synthetic data generated inside the database.", epilog=EPILOG
     )
+    from synthsql import __version__
+
+    parser.add_argument("--version", action="version", version=f"synthsql {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -56,9 +59,13 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = command("evaluate", "measure a synthetic table against its source; writes <synthetic>__utility")
     evaluate.add_argument("--db", required=True, help="database URL")
-    evaluate.add_argument("--real", required=True)
-    evaluate.add_argument("--synthetic", required=True)
+    evaluate.add_argument("--real", help="the source table (or take it from --catalog)")
+    evaluate.add_argument("--synthetic", help="the synthetic table (or take it from --catalog)")
+    evaluate.add_argument("--catalog", nargs="+", metavar="PATH",
+                          help="catalog files or folders: measure the --select table with its keys, rules and formulas")
+    evaluate.add_argument("--select", metavar="NAME", help="the catalog table to measure (with --catalog)")
     evaluate.add_argument("--no-write", action="store_true", help="print only; write no table")
+    evaluate.add_argument("--replace", action="store_true", help="replace results stored earlier (e.g. by build)")
 
     report = command("report", "write a self-contained HTML report of a built catalog table")
     report.add_argument("paths", nargs="*", default=["catalogs"], help="catalog files or folders (default: catalogs)")
@@ -139,11 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "build":
         _build(args, console)
     elif args.command == "evaluate":
-        from synthsql.pipeline import evaluate
-
-        with console.status(f"evaluating {args.synthetic} against {args.real} in the database"):
-            result = evaluate(_connect(args.db), real=args.real, synthetic=args.synthetic, write=not args.no_write)
-        console.print(result.utility.to_string(index=False))
+        _evaluate(args, console)
     elif args.command == "report":
         _report(args, console)
     elif args.command == "compile":
@@ -191,6 +194,38 @@ def _build(args: argparse.Namespace, console) -> None:  # type: ignore[no-untype
         console.print(f"built {item.name}: {', '.join(item.tables)} ({item.rows:,} rows; {timing})")
 
 
+def _evaluate(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyped-def]
+    import synthsql as ss
+    from synthsql.pipeline import evaluate
+
+    thresholds = None
+    if args.catalog:
+        from synthsql.catalog import check_database, load
+
+        if not args.select or args.real or args.synthetic:
+            raise UsageError("with --catalog, name the catalog table with --select (its source and target are the "
+                             "catalog's; leave out --real and --synthetic).")
+        catalog = load(args.catalog)
+        (table,) = catalog.select([args.select])
+        db = _connect(args.db)
+        check_database(catalog, db, [table])
+        spec = ss.describe(db, table.source, **table.describe_args())
+        request = {**table.evaluate_args(), "spec": spec}
+        thresholds = table.thresholds
+    else:
+        if not (args.real and args.synthetic) or args.select:
+            raise UsageError("name the tables with --real and --synthetic, or a catalog table with --catalog and "
+                             "--select.")
+        db = _connect(args.db)
+        request = {"real": args.real, "synthetic": args.synthetic}
+    with console.status(f"evaluating {request['synthetic']} against {request['real']} in the database"):
+        result = evaluate(db, write=not args.no_write, replace=args.replace, **request)
+    console.print(result.utility.to_string(index=False), markup=False)
+    if len(result.risk):
+        console.print(result.risk.to_string(index=False), markup=False)
+    _print_verdict(console, result.verdict(thresholds))
+
+
 def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyped-def]
     import synthsql as ss
     from synthsql.catalog import check_database, load
@@ -215,14 +250,32 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
         model.rows_drawn, model.rows_kept = int(record.get("rows_drawn", 0)), int(record.get("rows_kept", 0))
     path = path or _writable(Path(f"{table.target_name}.html"))
     text = catalog.texts.get(catalog.files[table.name])
-    with console.status(f"measuring {table.target_name} for the report"):
-        evaluation = ss.evaluate(db, spec=spec, write=False, **table.evaluate_args())
+    from synthsql.pipeline import stored_evaluation
+
+    evaluation, why = stored_evaluation(db, spec=spec, **table.evaluate_args())
+    if evaluation is not None:
+        console.print(f"reporting from the {why} (both tables unchanged since)", markup=False)
+    else:
+        console.print(f"measuring {table.target_name} again: {why}", markup=False)
+        with console.status(f"measuring {table.target_name} for the report"):
+            evaluation = ss.evaluate(db, spec=spec, write=False, **table.evaluate_args())
     with console.status(f"drawing the report {path}"):
         write_report(
             path, db, real=table.source, synthetic=table.target_name, spec=spec, evaluation=evaluation, model=model,
-            catalog=text,
+            catalog=text, thresholds=table.thresholds,
         )
     console.print(f"wrote {path}")
+
+
+def _print_verdict(console, verdict) -> None:  # type: ignore[no-untyped-def]
+    from synthsql.metrics.registry import GROUPS
+
+    groups = ", ".join(f"{label.lower()}: {verdict.groups[g]}" for g, label in GROUPS.items())
+    console.print(f"verdict: {verdict.overall.upper()} ({groups})", markup=False)
+    for note in verdict.notes:
+        console.print(f"  {note}", markup=False)
+    for r in verdict.problems().itertuples(index=False):
+        console.print(f"  {r.level}: {r.metric} [{r.scope}] {r.why}", markup=False)
 
 
 def _writable(path: Path | None) -> Path | None:

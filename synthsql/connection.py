@@ -26,7 +26,7 @@ __all__ = ["Database", "TableRef", "connect", "PINNED_POSTGRES_SETTINGS"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: The tables written beside a synthetic table ``t``: ``t__privacy``, ``t__utility``, ``t__risk``, ``t__model``.
-COMPANIONS = ("__privacy", "__utility", "__risk", "__model")
+COMPANIONS = ("__privacy", "__utility", "__risk", "__model", "__details")
 #: The longest identifier every supported engine keeps intact (PostgreSQL truncates names at 63 bytes).
 MAX_NAME = 63
 

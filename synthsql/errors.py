@@ -20,6 +20,7 @@ __all__ = [
     "TargetError",
     "ModelFormatError",
     "ModelFitError",
+    "SyntheticFitError",
     "DatabaseFailure",
     "did_you_mean",
 ]
@@ -77,3 +78,8 @@ class SamplingError(SynthsqlError):
 
 class ModelFitError(SynthsqlError):
     """A statistical model that cannot be fitted: a singular design or an iteration that does not converge."""
+
+
+class SyntheticFitError(ModelFitError):
+    """A model (a GLM of ``evaluate``) that fits on the real table but not on the synthetic one: a finding about the
+    synthetic table, reported as a metric row (``glm_failed``), not an error of the request."""

@@ -23,14 +23,21 @@ metric has been computed, swapped in together: a failure leaves the database as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from synthsql.connection import Database
-from synthsql.errors import ColumnNotFoundError, InvalidParameterError, ModelFitError, did_you_mean
+from synthsql.errors import (
+    ColumnNotFoundError,
+    InvalidParameterError,
+    ModelFitError,
+    SyntheticFitError,
+    did_you_mean,
+)
 from synthsql.holdout import Holdout
 from synthsql.metrics.distance import check_holdout, distance_risk
 from synthsql.metrics.fitness import (
@@ -41,13 +48,14 @@ from synthsql.metrics.fitness import (
     missingness_blocks,
     plausibility,
 )
-from synthsql.metrics.glm import compare_glm, glm_rows
+from synthsql.metrics.glm import check_formula_columns, compare_glm, glm_rows
 from synthsql.metrics.inference import inference_risk
 from synthsql.metrics.match_risk import check_unique_id, expected_match_risk
 from synthsql.metrics.pmse import pmse_cart, pmse_cells, pmse_logit
 from synthsql.metrics.risk import _check, _check_keys, _check_targets, _names, risk_measures
-from synthsql.metrics.utility import marginal_summary
+from synthsql.metrics.utility import marginal_details
 from synthsql.schema import TableSpec, describe, kind_of
+from synthsql.verdict import Verdict, judge
 
 __all__ = ["Evaluation", "measure", "PMSE_MODELS"]
 
@@ -65,6 +73,16 @@ class Evaluation:
     glm: pd.DataFrame
     tables: tuple[str, ...] = field(default_factory=tuple)
     risk: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
+    #: What the report draws, read with the metrics (:class:`~synthsql.metrics.utility.MarginalDetails`): the TVD of
+    #: each 2-way marginal, each modelled column's cell counts in both tables, and the two row counts.
+    pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
+    one_way: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    rows: tuple[int, int] | None = None
+
+    def verdict(self, thresholds: Mapping[str, Any] | None = None) -> Verdict:
+        """Pass / warn / fail per group of metrics and for the release (:func:`synthsql.verdict.judge`), with the
+        registry's thresholds or an office's own."""
+        return judge(self.utility, self.risk, thresholds=thresholds)
 
 
 def measure(
@@ -84,9 +102,11 @@ def measure(
     holdout: Holdout | None,
     risk: bool,
     match_id: str | None,
+    checked: Callable[[], None] | None = None,
 ) -> Evaluation:
-    """Every metric :func:`synthsql.evaluate` asks for, checked whole before the first is computed; writes nothing
-    (the pipeline writes the metric tables, :func:`synthsql.pipeline.evaluate`)."""
+    """Every metric :func:`synthsql.evaluate` asks for, checked whole before the first is computed (then
+    ``checked()`` is called: the caller's own checks, such as a refusal to replace stored results, come after the
+    request's); writes nothing (the pipeline writes the metric tables, :func:`synthsql.pipeline.evaluate`)."""
     models = list(pmse)
     for name in models:
         if name not in PMSE_MODELS:
@@ -96,7 +116,9 @@ def measure(
     check_comparable(db, real, synthetic)
     spec = spec if spec is not None else describe(db, real)
     rule_list = [r if isinstance(r, Rule) else Rule.from_json(r) for r in rules]
-    glms = [_formula(f) for f in formulas]
+    glms = [formula_and_family(f) for f in formulas]
+    for formula, _ in glms:
+        check_formula_columns(db, (real, synthetic), formula)
     key_names: list[str] = []
     target_names: list[str] = []
     if risk:
@@ -118,18 +140,24 @@ def measure(
                         f"The match_id column {match_id!r} is not in table {table!r}.{did_you_mean(match_id, names)}"
                     )
                 check_unique_id(db, table, match_id)
+    if checked is not None:
+        checked()
 
     columns = column_summary(db, real, synthetic, spec)
+    marginals = marginal_details(db, real, synthetic, spec, max_marginals=max_marginals, seed=seed)
     parts = [column_distances(db, real, synthetic, spec), plausibility(columns),
-             missingness_blocks(db, real, synthetic, spec),
-             marginal_summary(db, real, synthetic, spec, max_marginals=max_marginals, seed=seed)]
+             missingness_blocks(db, real, synthetic, spec), marginals.summary]
     rule_table = check_rules(db, real, synthetic, rule_list) if rule_list else pd.DataFrame()
     if rule_list:
         parts.append(_rule_metrics(rule_table))
-    comparisons = [compare_glm(db, real, synthetic, formula, family=family, spec=spec).assign(formula=formula,
-                                                                                               family=family)
-                   for formula, family in glms]
-    for (formula, family), table in zip(glms, comparisons, strict=True):
+    comparisons = []
+    for formula, family in glms:
+        try:
+            table = compare_glm(db, real, synthetic, formula, family=family, spec=spec)
+        except SyntheticFitError as error:
+            parts.append(_glm_failed(formula, family, error))
+            continue
+        comparisons.append(table.assign(formula=formula, family=family))
         parts.append(glm_rows(table, formula, family=family))
     for name in models:
         parts.append(_pmse_rows(name, db, real, synthetic, spec, seed, pmse_columns))
@@ -145,6 +173,9 @@ def measure(
         rules=rule_table,
         glm=pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(),
         risk=risk_table,
+        pairs=marginals.pairs,
+        one_way=marginals.one_way,
+        rows=marginals.rows,
     )
 
 
@@ -213,7 +244,7 @@ def check_comparable(db: Database, real: str, synthetic: str) -> None:
         raise ColumnNotFoundError(f"Column {extra[0]!r} of {synthetic!r} is not in {real!r}.")
 
 
-def _formula(item: str | Mapping[str, Any] | tuple[str, str]) -> tuple[str, str]:
+def formula_and_family(item: str | Mapping[str, Any] | tuple[str, str]) -> tuple[str, str]:
     if isinstance(item, str):
         return item, "gaussian"
     if isinstance(item, Mapping):
@@ -240,6 +271,13 @@ def _rule_metrics(table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def _glm_failed(formula: str, family: str, error: SyntheticFitError) -> pd.DataFrame:
+    """A GLM that fits on the real table but not on the synthetic one: a finding, one ``glm_failed`` row."""
+    return pd.DataFrame([{"metric": "glm_failed", "scope": formula.strip(), "value": 1.0,
+                          "detail": f"{family}: fits on the real table, not on the synthetic one: {error}"}],
+                        columns=METRIC_COLUMNS)
 
 
 def _pmse_rows(

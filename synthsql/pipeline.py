@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
+import logging
 import secrets
 import time
 import warnings
@@ -44,7 +46,8 @@ from synthsql.connection import COMPANIONS, Database, TableRef, connect
 from synthsql.dp_domains import estimate_domains, undeclared
 from synthsql.engines import staging_name
 from synthsql.errors import InvalidParameterError, SynthsqlError, TargetError
-from synthsql.evaluate import PMSE_MODELS, Evaluation, measure
+from synthsql import results
+from synthsql.evaluate import PMSE_MODELS, Evaluation, formula_and_family, measure
 from synthsql.generators import REGISTRY, Fitting, check_int, get_generator, public_domains
 from synthsql.holdout import Holdout
 from synthsql.metrics.fitness import Rule, check_rules
@@ -54,7 +57,20 @@ from synthsql.privacy import Budget, check_noise
 from synthsql.schema import TableSpec, describe
 from synthsql.write import MAX_ROWS, check_rows, privacy_table, write_table
 
-__all__ = ["BuildError", "Built", "build", "evaluate", "fit", "materialize"]
+__all__ = ["BuildError", "Built", "build", "evaluate", "fit", "materialize", "stored_evaluation"]
+
+#: One line per step, with counts and seconds (``logging.basicConfig(level=logging.INFO)`` shows them).
+_log = logging.getLogger("synthsql")
+
+
+@contextlib.contextmanager
+def _logged(step: str, table: str) -> Any:
+    """Log ``step table: counts (seconds)`` at INFO once the step is done; the caller fills in the counts."""
+    counts: dict[str, Any] = {}
+    start = time.perf_counter()
+    yield counts
+    text = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
+    _log.info("%s %s: %s (%.2f s)", step, table, text, time.perf_counter() - start)
 
 
 def fit(
@@ -160,10 +176,13 @@ def fit(
             spec = dataclasses.replace(spec, n_rows=rows.count().execute())
         # 5. the generator's fit, on aggregates of those rows (with the blocks of columns NULL together: read from
         # the rows for a non-DP model, which may read them; a DP model reads nothing beyond its measurements)
-        store = AggregateStore(db, rows, spec, max_cells=max_aggregate_cells)
-        if not private and method != "partial":
-            fitting = dataclasses.replace(fitting, null_blocks=tuple(store.null_blocks()))
-        return generator.fit(store, fitting)
+        with _logged("fit", str(ref)) as counts:
+            store = AggregateStore(db, rows, spec, max_cells=max_aggregate_cells)
+            if not private and method != "partial":
+                fitting = dataclasses.replace(fitting, null_blocks=tuple(store.null_blocks()))
+            model = generator.fit(store, fitting)
+            counts.update(method=method, columns=len(spec.modelled), aggregates=len(store.log))
+        return model
 
 
 def _rules(rules: Any, names: Sequence[str], table: str, method: str) -> tuple[Rule, ...]:
@@ -301,10 +320,12 @@ def materialize(
     db.check_writable(ref, *([privacy] if privacy is not None else []))
     template = model.template(db)
     batches = model.release(db, rows, seed, batch_rows=batch_rows)
-    with contextlib.closing(batches), db.transaction():  # the table and its privacy ledger land together or not at all
-        write_table(db, ref, batches, template=template, replace=exists)
-        if privacy is not None:
-            write_table(db, privacy, privacy_table(model), replace=True)
+    with _logged("materialize", str(ref)) as counts:
+        with contextlib.closing(batches), db.transaction():  # the table and its ledger land together or not at all
+            write_table(db, ref, batches, template=template, replace=exists)
+            if privacy is not None:
+                write_table(db, privacy, privacy_table(model), replace=True)
+        counts.update(method=model.generator, rows=rows if rows is not None else "one per source row")
     return ref
 
 
@@ -327,6 +348,7 @@ def evaluate(
     holdout: Holdout | None = None,
     risk: bool = True,
     match_id: str | None = None,
+    replace: bool = False,
 ) -> Evaluation:
     """Measure the utility of ``synthetic`` against ``real`` in the database, and write ``<synthetic>__utility``.
 
@@ -340,7 +362,10 @@ def evaluate(
     fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``. For a
     partially synthetic table, ``match_id`` (the row identifier partial synthesis kept) adds the expected match risk
     and the true- and false-match rates of an intruder who knows the keys (Reiter & Mitra 2009).
-    Everything is checked before anything is written.
+    Everything is checked before anything is written. Results stored earlier (by ``synthsql build``, or an earlier
+    ``evaluate``) are replaced only with ``replace=True``; beside the metric tables, ``<synthetic>__details`` keeps
+    the whole evaluation and what it was measured on (:mod:`synthsql.results`), from which ``synthsql report``
+    draws the report without measuring again while both tables are unchanged.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -349,35 +374,82 @@ def evaluate(
     >>> _ = ss.materialize(db, model, "cps_synth", seed=1)
     >>> result = ss.evaluate(db, real="cps1988", synthetic="cps_synth", pmse=["cells"])
     >>> result.tables
-    ('cps_synth__utility',)
+    ('cps_synth__utility', 'cps_synth__details')
     >>> result.risk["metric"].tolist()  # cps1988 was described without keys
     ['risk_skipped']
     """
     db = connect(con)
     target = TableRef.parse(synthetic)
-    utility_ref, risk_ref = target.companion("__utility"), target.companion("__risk")
+    utility_ref, risk_ref, details_ref = (target.companion(s) for s in ("__utility", "__risk", "__details"))
     if write:
-        db.check_writable(utility_ref.check_safe(), risk_ref.check_safe())
+        db.check_writable(utility_ref.check_safe(), risk_ref.check_safe(), details_ref.check_safe())
+
+    def refuse_to_replace() -> None:  # once the request is known to be valid, before any metric is measured
+        stored = [str(ref) for ref in (utility_ref, risk_ref, details_ref) if write and db.exists(ref)]
+        if stored and not replace:
+            raise TargetError(
+                f"Table {stored[0]!r} already holds results measured earlier (by `synthsql build` or an earlier "
+                "evaluate); pass replace=True (`--replace`) to measure again and replace them, or write=False."
+            )
+    rules, formulas = list(rules), list(formulas)
     # Every query reads one snapshot of both tables: a synthetic table replaced by another session meanwhile cannot
     # give metrics half from the old version and half from the new one.
     with db.transaction(snapshot=True):
-        evaluation = measure(
-            db, real, synthetic, spec=spec, rules=rules, formulas=formulas, pmse=pmse, pmse_columns=pmse_columns,
-            max_marginals=max_marginals, seed=seed, keys=keys, targets=targets, holdout=holdout, risk=risk,
-            match_id=match_id,
-        )
+        with _logged("evaluate", str(target)) as counts:
+            evaluation = measure(
+                db, real, synthetic, spec=spec, rules=rules, formulas=formulas, pmse=pmse, pmse_columns=pmse_columns,
+                max_marginals=max_marginals, seed=seed, keys=keys, targets=targets, holdout=holdout, risk=risk,
+                match_id=match_id, checked=refuse_to_replace,
+            )
+            counts.update(utility_rows=len(evaluation.utility), risk_rows=len(evaluation.risk),
+                          verdict=evaluation.verdict().overall)
         if not write:
             return evaluation
         # A risk table that measured nothing is not written, and an older one is dropped with the swap: it would
         # describe another synthetic table than the utility table written beside it.
         risk_rows = evaluation.risk
         measured = risk and not (risk_rows["metric"] == "risk_skipped").all()
-        outputs = {utility_ref: evaluation.utility, **({risk_ref: risk_rows} if measured else {})}
+        request = _request(rules=rules, formulas=formulas, pmse=pmse, pmse_columns=pmse_columns,
+                           max_marginals=max_marginals, seed=seed, keys=keys, targets=targets, holdout=holdout,
+                           risk=risk, match_id=match_id)
+        described = spec if spec is not None else describe(db, real)
+        versions = results.table_version(db, real), results.table_version(db, synthetic)
+        details = results.details_table(evaluation, spec=described, request=request, versions=versions)
+        outputs = {utility_ref: evaluation.utility, **({risk_ref: risk_rows} if measured else {}),
+                   details_ref: details}
         _write_together(db, outputs, drop=() if measured else (risk_ref,))
     return dataclasses.replace(evaluation, tables=tuple(str(ref) for ref in outputs))
 
 
-def _write_together(db: Database, outputs: Mapping[TableRef, pd.DataFrame], drop: Sequence[TableRef] = ()) -> None:
+#: The arguments of :func:`evaluate` that decide its results (what a stored evaluation must have been asked).
+_REQUEST_ARGS = ("rules", "formulas", "pmse", "pmse_columns", "max_marginals", "seed", "keys", "targets", "holdout",
+                 "risk", "match_id")
+
+
+def _request(**args: Any) -> dict[str, Any]:
+    return results.request_of(
+        **{**args, "rules": [r if isinstance(r, Rule) else Rule.from_json(r) for r in args["rules"]],
+           "formulas": [formula_and_family(f) for f in args["formulas"]],
+           "pmse": list(args["pmse"]),
+           "pmse_columns": None if args["pmse_columns"] is None else list(args["pmse_columns"])}
+    )
+
+
+def stored_evaluation(
+    con: Database | Any, /, *, real: str, synthetic: str, spec: TableSpec, **evaluate_args: Any
+) -> tuple[Evaluation | None, str]:
+    """``(evaluation, why)``: what :func:`evaluate` stored beside ``synthetic`` when it was asked the same (the other
+    keyword arguments of :func:`evaluate`, defaults included) on the same versions of both tables, else
+    ``(None, why not)``. Measures nothing (:func:`synthsql.results.load_current`)."""
+    db = connect(con)
+    bound = inspect.signature(evaluate).bind(db, real=real, synthetic=synthetic, spec=spec, **evaluate_args)
+    bound.apply_defaults()
+    args = {k: bound.arguments[k] for k in _REQUEST_ARGS}
+    request = _request(**{**args, "rules": list(args["rules"]), "formulas": list(args["formulas"])})
+    return results.load_current(db, real, synthetic, spec=spec, request=request)
+
+
+def _write_together(db: Database, outputs: Mapping[TableRef, pd.DataFrame | pa.Table], drop: Sequence[TableRef] = ()) -> None:
     """Write each frame to its table (and drop the tables ``drop``) so that all change together or none does.
 
     Each frame is written (atomically, by :func:`~synthsql.write.write_table`) under a staging name; then one
@@ -388,7 +460,8 @@ def _write_together(db: Database, outputs: Mapping[TableRef, pd.DataFrame], drop
     try:
         for ref, frame in outputs.items():
             temporary = TableRef(staging_name(), ref.schema)
-            write_table(db, temporary, pa.Table.from_pandas(frame, preserve_index=False))
+            table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+            write_table(db, temporary, table)
             staged[ref] = temporary
         with db.transaction():
             for ref in drop:
@@ -476,7 +549,7 @@ def _steps(db: Database, table: TableDecl) -> list[tuple[str, Callable[[], list[
         return [table.target_name, *privacy, saved]
 
     def evaluate_step() -> list[str]:
-        return list(evaluate(db, spec=state["spec"], **table.evaluate_args()).tables)
+        return list(evaluate(db, spec=state["spec"], replace=True, **table.evaluate_args()).tables)
 
     steps: list[tuple[str, Callable[[], list[str]]]] = [
         ("describe", describe_step), ("fit", fit_step), ("write", write_step)

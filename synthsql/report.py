@@ -41,8 +41,10 @@ import pandas as pd
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
 from synthsql.metrics.fitness import finite_number, statistic_flag
+from synthsql.metrics.registry import GROUPS, METRICS, metric_info
 from synthsql.metrics.utility import marginal_tvd, tvd
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
+from synthsql.verdict import Verdict, judge
 
 if TYPE_CHECKING:
     from synthsql.evaluate import Evaluation
@@ -56,93 +58,10 @@ MAX_BARS = 30  # categories shown per column; the rest are pooled into one bar
 MAX_BINS = 60  # numeric cells shown per column; beyond that, neighbours are merged
 LABEL_CHARS = 22
 
-#: What each disclosure-risk measure means, in a sentence a reader outside the field can follow. Measures that are
-#: reported for both tables share an entry (their suffix ``_orig``/``_syn`` says which table).
-RISK_EXPLANATIONS: dict[str, str] = {
-    # uniqueness and replicated uniques (synthpop)
-    "UiO": "Share of original records that are unique on the key variables: the records an intruder could single "
-    "out if the original data were released.",
-    "UiS": "Share of synthetic records that are unique on the key variables.",
-    "repU": "Replicated uniques: share of original records unique on the keys whose key combination is also unique "
-    "in the synthetic data. The closer to UiO, the more of the original's unique records the synthetic data "
-    "reproduce.",
-    "key_match": "Share of original records whose key combination occurs somewhere in the synthetic data.",
-    # exact copies
-    "exact_matches": "Synthetic rows identical to an original row on every modelled column (raw values).",
-    "exact_match_pct": "Share of synthetic rows that are exact copies of an original row.",
-    "unique_exact_matches": "Synthetic rows identical to an original row that is unique in the original data: "
-    "a copied unique record is the clearest disclosure.",
-    "unique_exact_match_pct": "Share of the unique original rows that appear unchanged in the synthetic data.",
-    # equivalence classes
-    "classes": "Number of equivalence classes (distinct key combinations).",
-    "class_size_min": "Size of the smallest equivalence class on the keys.",
-    "class_size_median": "Median size of the equivalence classes on the keys.",
-    "class_size_max": "Size of the largest equivalence class on the keys.",
-    "k_anonymity_classes": "Equivalence classes smaller than k (k-anonymity violations).",
-    "k_anonymity_rows": "Rows that sit in equivalence classes smaller than k.",
-    "l_diversity_min": "Fewest distinct target values within one key class (1 means some class reveals the target).",
-    "l_diversity_below2_pct": "Share of key classes in which every record has the same target value.",
-    # attribute disclosure (synthpop disclosure(), Taub et al. 2018)
-    "Dorig": "Share of original records whose key combination determines the target in the original data itself "
-    "(the ceiling for attribute disclosure).",
-    "DiSCO": "Disclosive in synthetic, correct in original: share of original records whose keys, looked up in the "
-    "synthetic data, point to a single target value that is the record's true value.",
-    "DiSDiO": "Disclosive in synthetic and in original: share of records for which the key determines the target in "
-    "both tables.",
-    "baseCAPd": "Baseline: how often one would guess the target right knowing only its overall distribution.",
-    "CAPd": "Correct attribution probability of the original data attacking itself (the ceiling for DCAP).",
-    "DCAP": "Differential correct attribution probability: mean share of synthetic records with a record's keys that "
-    "carry its true target (no key match counts 0). Compare with baseCAPd (no information) and CAPd (the original).",
-    "TCAP": "Targeted CAP: among original records whose key determines the target in the synthetic data, the share "
-    "for which that target is right.",
-    "TCAP_records": "Number of original records on which TCAP is defined.",
-    # distances (synthsql.metrics.distance)
-    "dcr_median": "Median distance from a synthetic record to its closest real (training) record, on a mixed-type "
-    "distance in [0, 1]; 0 means a copy.",
-    "dcr_p05": "5th percentile of the distance to the closest real record: small values flag near-copies.",
-    "dcr_zero_share": "Share of synthetic records at distance 0 from a real record, that is, copies on the compared "
-    "columns.",
-    "nndr_median": "Median ratio of the distances to the closest and second-closest real record; values near 0 mean "
-    "synthetic records sit right on top of one real record.",
-    "dcr_holdout_median": "Median distance from a synthetic record to its closest holdout record (rows the model "
-    "never saw): the yardstick for dcr_median.",
-    "dcr_holdout_p05": "5th percentile of the distance to the closest holdout record.",
-    "closer_to_training_share": "Share of synthetic records closer to the training data than to the holdout. "
-    "About 0.5 is ideal; well above means the model memorised its training rows.",
-    "membership_auc": "How well an attacker who measures distances to the synthetic data tells training records "
-    "from holdout records (area under the ROC curve): 0.5 is guessing, 1 is certain.",
-    # attribute inference (anonymeter-style)
-    "inference_risk": "Attribute inference risk: how much better an attacker guesses a secret column of training "
-    "records from the synthetic data than of records the model never saw, (attack - control) / (1 - control); "
-    "0 means no gain.",
-    "inference_risk_ci_low": "Lower end of the confidence interval of the inference risk.",
-    "inference_risk_ci_high": "Upper end of the confidence interval of the inference risk.",
-    "inference_attack_rate": "Share of training records whose secret value the attacker guessed.",
-    "inference_control_rate": "Share of holdout (control) records whose secret value the attacker guessed: what "
-    "the synthetic data reveal about anybody, not just the people in the data.",
-    # expected match risk (Reiter & Mitra 2009), partial synthesis
-    "expected_match_risk": "Expected number of correct re-identifications by an intruder who matches on the known "
-    "variables (sum over targets of I/c).",
-    "expected_match_risk_pct": "Expected correct re-identifications as a share of the target records.",
-    "true_match_rate": "Share of targets that match exactly one released record, and it is their own.",
-    "false_match_rate": "Share of unique matches that point to another person's record.",
-    "targets": "Number of target records the intruder tries to re-identify.",
-    "unique_matches": "Targets that match exactly one released record.",
-    "true_matches": "Unique matches that are the target's own record.",
-    "false_matches": "Unique matches that are another record.",
-    "no_matches": "Targets that no released record matches.",
-}
-
-_PERCENT_METRICS = {
-    "UiO", "UiS", "repU", "key_match", "exact_match_pct", "unique_exact_match_pct", "Dorig", "DiSCO", "DiSDiO",
-    "baseCAPd", "CAPd", "DCAP", "TCAP", "expected_match_risk_pct", "true_match_rate", "false_match_rate",
-    "l_diversity_below2_pct",
-}
-_COUNT_METRICS = {
-    "exact_matches", "unique_exact_matches", "TCAP_records", "classes", "class_size_min", "class_size_max",
-    "k_anonymity_classes", "k_anonymity_rows", "l_diversity_min", "targets", "unique_matches", "true_matches",
-    "false_matches", "no_matches",
-}
+#: What each risk measure means, from the metric registry (:mod:`synthsql.metrics.registry`).
+RISK_EXPLANATIONS: dict[str, str] = {m.name: m.explanation for m in METRICS.values() if m.group == "risk"}
+_PERCENT_METRICS = {m.name for m in METRICS.values() if m.unit == "percent"}
+_COUNT_METRICS = {m.name for m in METRICS.values() if m.unit == "count"}
 _RISK_GROUPS = [
     ("Identity disclosure: unique records", ("UiO", "UiS", "repU", "key_match")),
     ("Copies of original records", ("exact_matches", "exact_match_pct", "unique_exact_matches",
@@ -176,6 +95,7 @@ def render_report(
     model: Model | None = None,
     catalog: str | Mapping[str, Any] | os.PathLike[str] | None = None,
     title: str | None = None,
+    thresholds: Mapping[str, Any] | None = None,
 ) -> str:
     """The HTML report on ``synthetic`` against ``real``, as one self-contained document (a string).
 
@@ -183,7 +103,8 @@ def render_report(
     :class:`~synthsql.evaluate.Evaluation` (computed with ``evaluate(..., write=False)`` when omitted; its ``glm``
     rows give the regression section and its ``risk`` rows, when it has them, the risk section); ``model`` the fitted
     model (method, parameters, and for a differentially private one the budget and ledger); ``catalog`` the YAML
-    catalog as text, a mapping, or a path to the file.
+    catalog as text, a mapping, or a path to the file; ``thresholds`` the catalog table's own thresholds for the
+    verdict (:func:`synthsql.verdict.judge`) that opens the report.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -202,24 +123,32 @@ def render_report(
 
         evaluation = evaluate(db, real=real, synthetic=synthetic, spec=spec, write=False)
     modelled = list(spec.modelled)
-    stores = AggregateStore(db, real, spec), AggregateStore(db, synthetic, spec)
-    rows = stores[0].count_rows(), stores[1].count_rows()
-    singles = [(c.name,) for c in modelled]
-    one_way = [s.marginals(singles) if singles else [] for s in stores]
-    pairs = marginal_tvd(db, real, synthetic, spec, k=2) if len(modelled) >= 2 else pd.DataFrame()
+    stored = getattr(evaluation, "rows", None) is not None and {c.name for c in modelled} <= set(evaluation.one_way)
+    if stored:  # read with the metrics (or stored beside them): no query here
+        rows = evaluation.rows
+        one_way = [[evaluation.one_way[c.name][i] for c in modelled] for i in (0, 1)]
+        pairs = evaluation.pairs if len(modelled) >= 2 else pd.DataFrame()
+    else:
+        stores = AggregateStore(db, real, spec), AggregateStore(db, synthetic, spec)
+        rows = stores[0].count_rows(), stores[1].count_rows()
+        singles = [(c.name,) for c in modelled]
+        one_way = [s.marginals(singles) if singles else [] for s in stores]
+        pairs = marginal_tvd(db, real, synthetic, spec, k=2) if len(modelled) >= 2 else pd.DataFrame()
     utility = _frame(getattr(evaluation, "utility", None))
     risk = _frame(getattr(evaluation, "risk", None))
     glm = _frame(getattr(evaluation, "glm", None))
     columns = _frame(getattr(evaluation, "columns", None))
     column_tvd = {c.name: tvd(a, b) for c, a, b in zip(modelled, one_way[0], one_way[1], strict=True)}
+    verdict = judge(utility, risk, thresholds=thresholds)
+    levels = _levels(verdict)
 
     heading = title or f"Synthetic data report: {synthetic}"
     sections = [
-        _summary(real, synthetic, spec, rows, model, utility, risk, pairs, column_tvd),
+        _summary(real, synthetic, spec, rows, model, utility, risk, pairs, column_tvd, verdict, levels),
         _columns_section(spec, modelled, one_way, utility, columns, column_tvd),
         _pairs_section(modelled, pairs),
-        _glm_section(glm, utility),
-        _risk_section(risk),
+        _glm_section(glm, utility, levels),
+        _risk_section(risk, levels),
         _privacy_section(model),
         _catalog_section(catalog),
     ]
@@ -370,6 +299,8 @@ def _summary(
     risk: pd.DataFrame,
     pairs: pd.DataFrame,
     column_tvd: Mapping[str, float],
+    verdict: Verdict,
+    levels: Levels,
 ) -> str:
     info = [
         ("Real table", f"<code>{_e(real)}</code>, {rows[0]:,} rows"),
@@ -410,8 +341,8 @@ def _summary(
     if mean2 is None and not pairs.empty:
         mean2 = (float(pairs["value"].mean()), "")
     if mean2 is not None:
-        level = "good" if mean2[0] < 0.05 else "fair" if mean2[0] < 0.15 else "poor"
-        cards.append(("Mean 2-way TVD", _num(mean2[0], 3), _reading_tvd(mean2[0]), level))
+        cards.append(("Mean 2-way TVD", _num(mean2[0], 3), _reading_tvd(mean2[0]),
+                      _card_level(levels, "tvd_2way_mean", "table")))
     score = _metric(utility, "k_marginal_score")
     if score is None and mean2 is not None:
         score = (1000 * (1 - mean2[0]), "")
@@ -429,23 +360,72 @@ def _summary(
         if hit is None:
             continue
         if finite_number(hit[0]):
-            level = "good" if hit[0] <= 3 else "fair" if hit[0] <= 10 else "poor"
-            cards.append((label, _num(hit[0], 3), _reading_pmse(hit[0]), level))
+            cards.append((label, _num(hit[0], 3), _reading_pmse(hit[0]), _card_level(levels, name, "table")))
         else:
             cards.append((label, "—", _short(hit[1], 160), ""))
-    cards += _risk_cards(risk)
+    cards += _risk_cards(risk, levels)
     figures = "".join(
         f'<div class="card {level}"><div class="label">{label}</div><div class="value">{value}</div>'
         f'<div class="reading">{_e(reading)}</div></div>'
         for label, value, reading, level in cards
     )
     return (
-        '<section id="summary"><h2>Summary</h2>'
-        f'<table class="info">{table}</table><div class="cards">{figures}</div></section>'
+        '<section id="summary"><h2>Summary</h2>' + _verdict_block(verdict)
+        + f'<table class="info">{table}</table><div class="cards">{figures}</div></section>'
     )
 
 
-def _risk_cards(risk: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+#: Where the rows behind each group of the verdict are shown.
+_GROUP_SECTION = {"fit_for_purpose": "columns", "global": "pairs", "outcome_specific": "glm", "risk": "risk"}
+MAX_VERDICT_ROWS = 40  # problems listed under the verdict; the rest are counted
+
+
+def _card_level(levels: Levels, metric: str, scope: str) -> str:
+    level = levels.get((metric, scope), (None, ""))[0]
+    return {"pass": "good", "warn": "fair", "fail": "poor"}.get(level or "", "")
+
+
+def _verdict_block(verdict: Verdict) -> str:
+    """The verdict that opens the report: the release's level, each group's, and the rows that warn or fail."""
+    groups = []
+    for group, label in GROUPS.items():
+        level = verdict.groups[group]
+        problems = verdict.problems(group)
+        judged = int((verdict.rows["group"] == group).sum())
+        count = (f"{len(problems)} of {judged} judged rows warn or fail" if len(problems)
+                 else f"{judged} judged rows, all pass" if judged else "nothing judged")
+        groups.append(f'<tr><th><a href="#{_GROUP_SECTION[group]}">{_e(label)}</a></th>'
+                      f'<td>{_badge(level)}</td><td class="detail">{_e(count)}</td></tr>')
+    problems = verdict.problems()
+    rows = []
+    for r in problems.head(MAX_VERDICT_ROWS).itertuples(index=False):
+        explain = metric_info(r.metric).explanation
+        rows.append(f'<tr class="{"bad" if r.level == "fail" else "warn"}"><td>{_badge(r.level)}</td>'
+                    f'<td><a href="#{_GROUP_SECTION[r.group]}"><code title="{_e(explain)}">{_e(r.metric)}</code></a>'
+                    f'</td><td>{_scope(r.scope)}</td><td class="detail">{_e(r.why)}</td></tr>')
+    more = len(problems) - MAX_VERDICT_ROWS
+    listing = (
+        '<table class="data verdict-rows"><tr><th>level</th><th>metric</th><th>scope</th><th>why</th></tr>'
+        + "".join(rows) + "</table>"
+        + (f'<p class="note">… and {more} more rows that warn or fail (in the sections below).</p>' if more > 0 else "")
+        if rows else ""
+    )
+    notes = "".join(f'<p class="note">{_e(n)}</p>' for n in verdict.notes)
+    return (
+        f'<div class="verdict {_e(verdict.overall.replace(" ", "-"))}"><div class="label">Verdict</div>'
+        f'<div class="value">{_e(verdict.overall.upper())}</div><div class="reading">From the thresholds of the '
+        "metric registry (<code>synthsql.metrics.METRICS</code>), or the catalog table's own <code>thresholds</code>. "
+        "A row passes inside its good range, warns inside its acceptable range and fails outside it; a group takes "
+        "its worst row, the release its worst group.</div></div>"
+        f'<table class="info verdict-groups">{"".join(groups)}</table>{notes}{listing}'
+    )
+
+
+def _badge(level: str) -> str:
+    return f'<span class="badge {_e(level.replace(" ", "-"))}">{_e(level)}</span>'
+
+
+def _risk_cards(risk: pd.DataFrame, levels: Levels) -> list[tuple[str, str, str, str]]:
     if risk.empty or "metric" not in risk:
         return [("Disclosure risk", "—", "Not measured in this evaluation; see the risk section.", "")]
     lookup = _risk_lookup(risk)
@@ -458,19 +438,19 @@ def _risk_cards(risk: pd.DataFrame) -> list[tuple[str, str, str, str]]:
     rep = worst("repU")
     if rep is not None:
         uio = lookup.get(("UiO", rep[0]), math.nan)
-        level = _risk_level("repU", rep[0], rep[1], lookup)[0]
+        level = _risk_level(levels, "repU", rep[0])[0]
         cards.append(("Replicated uniques", f"{rep[1]:.2f}%",
                       f"of original records are unique on the keys and unique in the synthetic data too "
                       f"(unique in the original: {uio:.2f}%).", _css_level(level)))
     disco = worst("DiSCO")
     if disco is not None:
-        level = _risk_level("DiSCO", disco[0], disco[1], lookup)[0]
+        level = _risk_level(levels, "DiSCO", disco[0])[0]
         cards.append(("DiSCO (highest target)", f"{disco[1]:.2f}%",
                       f"of original records have their {disco[0].split(' | ')[0]} correctly disclosed by the "
                       "synthetic data from their keys.", _css_level(level)))
     copies = worst("unique_exact_match_pct")
     if copies is not None:
-        level = _risk_level("unique_exact_match_pct", copies[0], copies[1], lookup)[0]
+        level = _risk_level(levels, "unique_exact_match_pct", copies[0])[0]
         cards.append(("Unique records copied", f"{copies[1]:.2f}%",
                       "of the original's unique records appear unchanged in the synthetic data.", _css_level(level)))
     for metric, label, text in (
@@ -483,7 +463,7 @@ def _risk_cards(risk: pd.DataFrame) -> list[tuple[str, str, str, str]]:
     ):
         hit = worst(metric)
         if hit is not None:
-            level = _risk_level(metric, hit[0], hit[1], lookup)[0]
+            level = _risk_level(levels, metric, hit[0])[0]
             value = f"{hit[1]:.2f}%" if metric in _PERCENT_METRICS else f"{hit[1]:.3f}"
             cards.append((label, value, text, _css_level(level)))
     return cards
@@ -769,10 +749,16 @@ def _glm_level(utility: pd.DataFrame) -> float:
     return 0.95
 
 
-def _glm_section(glm: pd.DataFrame, utility: pd.DataFrame) -> str:
+def _glm_section(glm: pd.DataFrame, utility: pd.DataFrame, levels: Levels) -> str:
     head = '<section id="glm"><h2>Regression: the same GLM on both tables</h2>'
+    failed = utility[utility["metric"] == "glm_failed"] if not utility.empty and "metric" in utility else utility
+    for r in failed.itertuples(index=False):
+        head += (f'<p class="note bad">{_badge("fail")} <code>{_e(r.scope)}</code> could not be fitted on the '
+                 f"synthetic table: {_e(r.detail)}</p>")
     needed = {"term", "coef_real", "se_real", "coef_synthetic", "se_synthetic"}
     if glm.empty or not needed <= set(glm.columns):
+        if len(failed):
+            return head + "</section>"
         return head + ('<p class="note">No GLM was fitted in this evaluation: pass <code>formulas=[...]</code> to '
                        "<code>evaluate()</code> to compare regression coefficients.</p></section>")
     from scipy import stats
@@ -796,8 +782,8 @@ def _glm_section(glm: pd.DataFrame, utility: pd.DataFrame) -> str:
         rows = []
         for r in group.to_dict("records"):
             overlap, diff = r.get("ci_overlap", math.nan), r.get("std_diff", math.nan)
-            cls = ("bad" if finite_number(overlap) and overlap < 0.25 or finite_number(diff) and diff > 3
-                   else "warn" if finite_number(overlap) and overlap < 0.5 or finite_number(diff) and diff > 1.96 else "")
+            judged = levels.get(("glm_ci_overlap", f"{str(formula).strip()}: {r['term']}"), ("pass", ""))[0]
+            cls = {"fail": "bad", "warn": "warn"}.get(judged, "")
             rows.append(
                 f'<tr class="{cls}"><td>{_e(r["term"])}</td>'
                 f"<td>{_num(r['coef_real'])} {_ci(r['coef_real'], r['se_real'], z)}</td>"
@@ -876,57 +862,18 @@ def _risk_lookup(risk: pd.DataFrame) -> dict[tuple[str, str], float]:
     return {(str(r.metric), str(r.scope)): float(r.value) for r in risk.itertuples(index=False)}
 
 
-def _risk_level(
-    metric: str, scope: str, value: float, lookup: Mapping[tuple[str, str], float]
-) -> tuple[str | None, str]:
-    """``("high" | "elevated" | None, why)`` for a risk value, judged against its own table where that is possible."""
-    if not finite_number(value):
-        return None, ""
+#: A judged metric row's (level, why) by (metric, scope), from the verdict.
+Levels = Mapping[tuple[str, str], tuple[str, str]]
 
-    def other(name: str) -> float:
-        return lookup.get((name, scope), math.nan)
 
-    def share_of(ceiling: float, floor: float = 0.0) -> float:
-        return (value - floor) / (ceiling - floor) if finite_number(ceiling) and ceiling > floor else math.nan
+def _levels(verdict: Verdict) -> dict[tuple[str, str], tuple[str, str]]:
+    return {(r.metric, r.scope): (r.level, r.why) for r in verdict.rows.itertuples(index=False)}
 
-    if metric == "repU":
-        r = share_of(other("UiO"))
-        if value > 0 and finite_number(r):
-            if r >= 0.5:
-                return "high", f"{r:.0%} of the original uniques are replicated"
-            if r >= 0.2:
-                return "elevated", f"{r:.0%} of the original uniques are replicated"
-    elif metric == "DiSCO":
-        r = share_of(other("Dorig"))
-        if value >= 1 and finite_number(r):
-            if r >= 0.5:
-                return "high", f"{r:.0%} of what the original data disclose"
-            if r >= 0.25:
-                return "elevated", f"{r:.0%} of what the original data disclose"
-    elif metric == "DCAP":
-        r = share_of(other("CAPd"), other("baseCAPd"))
-        if finite_number(r):
-            if r >= 0.5:
-                return "high", f"{r:.0%} of the way from the baseline to the original's own CAP"
-            if r >= 0.25:
-                return "elevated", f"{r:.0%} of the way from the baseline to the original's own CAP"
-    thresholds = {
-        "unique_exact_match_pct": (1.0, 5.0),
-        "exact_match_pct": (5.0, 20.0),
-        "dcr_zero_share": (0.02, 0.1),
-        "membership_auc": (0.55, 0.6),
-        "closer_to_training_share": (0.55, 0.6),
-        "inference_risk": (0.1, 0.3),
-        "expected_match_risk_pct": (1.0, 5.0),
-        "true_match_rate": (1.0, 5.0),
-    }
-    if metric in thresholds:
-        elevated, high = thresholds[metric]
-        if value >= high:
-            return "high", f"at or above {high:g}"
-        if value >= elevated:
-            return "elevated", f"at or above {elevated:g}"
-    return None, ""
+
+def _risk_level(levels: Levels, metric: str, scope: str) -> tuple[str | None, str]:
+    """``("high" | "elevated" | None, why)``: a risk row's verdict (fail, warn) in the risk section's words."""
+    level, why = levels.get((metric, scope), ("pass", ""))
+    return {"fail": "high", "warn": "elevated"}.get(level), why
 
 
 def _scope(scope: str) -> str:
@@ -948,14 +895,13 @@ def _risk_value(metric: str, value: float) -> str:
     return f"{value:.4g}"
 
 
-def _risk_section(risk: pd.DataFrame) -> str:
+def _risk_section(risk: pd.DataFrame, levels: Levels) -> str:
     head = '<section id="risk"><h2>Disclosure risk</h2>'
     if risk.empty or not {"metric", "scope", "value"} <= set(risk.columns):
         return head + ('<p class="note">No disclosure-risk measures are in this evaluation. Measure them with '
                        "<code>synthsql.metrics.risk.risk_measures</code> (uniqueness, copies, equivalence classes, "
                        "attribute disclosure) and <code>synthsql.metrics.distance.distance_risk</code> (distance to "
                        "closest record, membership inference).</p></section>")
-    lookup = _risk_lookup(risk)
     order = {m: i for i, (_, metrics) in enumerate(_RISK_GROUPS) for m in metrics}
     groups: dict[int, list[dict[str, Any]]] = {}
     for r in risk.to_dict("records"):
@@ -963,14 +909,14 @@ def _risk_section(risk: pd.DataFrame) -> str:
     parts = [head, '<p>Each measure with what it means. Rows <span class="flag high">high</span> and '
              '<span class="flag elevated">elevated</span> call for a look: they are judged against the same '
              "measure on the original data where there is one (repU against UiO, DiSCO against Dorig, DCAP between "
-             "baseCAPd and CAPd), else against common rules of thumb (membership AUC above 0.55, copies of unique "
-             "records above 1%). Percentages are of records.</p>"]
+             "baseCAPd and CAPd), else against the thresholds of the metric registry (membership AUC above 0.55, "
+             "copies of unique records above 1%), or the catalog's own. Percentages are of records.</p>"]
     for index in sorted(groups):
         label = _RISK_GROUPS[index][0] if index < len(_RISK_GROUPS) else "Other measures"
         rows = []
         for r in groups[index]:
             metric, scope, value = str(r["metric"]), str(r["scope"]), r["value"]
-            level, why = _risk_level(metric, scope, float(value) if finite_number(value) else math.nan, lookup)
+            level, why = _risk_level(levels, metric, scope)
             explanation = RISK_EXPLANATIONS.get(metric) or RISK_EXPLANATIONS.get(_base_metric(metric))
             if explanation and metric.endswith("_orig"):
                 explanation += " (original table)"
@@ -1102,6 +1048,13 @@ tr.total{font-weight:600}
 .flag{font-size:11px;padding:1px 6px;border-radius:9px;color:#fff;font-family:system-ui,sans-serif}
 .flag.high{background:#c0392b}.flag.elevated{background:#d68910}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:12px;margin-top:14px}
+.verdict{border:1px solid var(--line);border-left:8px solid #9aa5b1;border-radius:6px;padding:10px 14px;margin:6px 0 12px}
+.verdict.pass{border-left-color:#2e8b57}.verdict.warn{border-left-color:#d68910}.verdict.fail{border-left-color:#c0392b}
+.verdict .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.verdict .value{font-size:28px;font-weight:700}.verdict .reading{font-size:12.5px;color:var(--muted)}
+.badge{display:inline-block;font-size:11px;padding:1px 8px;border-radius:9px;color:#fff!important;background:#9aa5b1;
+font-family:system-ui,sans-serif;white-space:nowrap}
+.badge.pass{background:#2e8b57}.badge.warn{background:#d68910}.badge.fail{background:#c0392b}
 .card{border:1px solid var(--line);border-left:5px solid #9aa5b1;border-radius:6px;padding:10px 12px}
 .card.good{border-left-color:#2e8b57}.card.fair{border-left-color:#d68910}.card.poor{border-left-color:#c0392b}
 .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}

@@ -98,7 +98,8 @@ def test_build_twice_gives_identical_tables(db, subset, tmp_path, fresh_name):
     # build (a fixed seed would let anyone undo the noise), and so do the marginals privbayes selects with the
     # exponential mechanism (the ledger's `columns`); the ledger's steps, mechanisms and spending do not.
     # Everything else is identical.
-    noisy = {f"{fresh_name}_dp", f"{fresh_name}_dp__model", f"{fresh_name}_dp__utility", f"{fresh_name}_dp__risk"}
+    noisy = {f"{fresh_name}_dp", f"{fresh_name}_dp__model", f"{fresh_name}_dp__utility", f"{fresh_name}_dp__risk",
+             f"{fresh_name}_dp__details"}
     assert not before[f"{fresh_name}_dp__model"].equals(after[f"{fresh_name}_dp__model"])
     ledger = f"{fresh_name}_dp__privacy"
     pd.testing.assert_frame_equal(

@@ -67,8 +67,9 @@ def test_evaluate_writes_the_utility_table(db, cps):
         spec=cps,
         rules=rules,
         formulas=["wage ~ education + experience + region"],
+        replace=True,
     )
-    assert result.tables == ("cps_bayesnet__utility",)
+    assert result.tables == ("cps_bayesnet__utility", "cps_bayesnet__details")
     written = db.table("cps_bayesnet__utility").to_pandas()
     pd.testing.assert_frame_equal(
         written.sort_values(["metric", "scope"]).reset_index(drop=True),

@@ -281,10 +281,23 @@ def test_report_renders_in_a_headless_browser(duckdb_db, tmp_path):
             "  var r = s.getBoundingClientRect();"
             "  return [s.getAttribute('class'), r.width, r.height]; });"
         )
+        # every element of a summary card or of the verdict stays inside its box (the overflowing card)
+        overflowing = driver.execute_script(
+            "var out = [];"
+            "document.querySelectorAll('.card, .verdict, table.verdict-groups, table.verdict-rows').forEach("
+            "function (box) { var b = box.getBoundingClientRect();"
+            "  box.querySelectorAll('*').forEach(function (e) { var r = e.getBoundingClientRect();"
+            "    if (r.width > 0 && (r.left < b.left - 0.5 || r.right > b.right + 0.5))"
+            "      out.push(box.className + ' > ' + e.tagName + ': ' + e.textContent.slice(0, 40)); }); });"
+            "return out;"
+        )
+        verdict = driver.execute_script("return document.querySelector('.verdict .value').textContent;")
         log = driver.get_log("browser")
         title = driver.title
     finally:
         driver.quit()
+    assert overflowing == []
+    assert verdict == with_risk(evaluation, risk).verdict().overall.upper()
     assert title.startswith("Synthetic data report")
     assert len(boxes) == len(expected) >= len(spec.modelled) + 3  # columns, heatmap, forest plot, ledger bars
     empty = [b for b in boxes if not (b[1] > 0 and b[2] > 0)]

@@ -265,13 +265,81 @@ def test_copy_versus_independent(db, eu):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# A copy is found at any size: every sampled row is also compared with all the other rows, by blocks (issue 17/9b)
+# ----------------------------------------------------------------------------------------------------------------
+WIDE = {"sample_rows": 200, "reference_rows": 1000, "attack_rows": 200}  # each sample far below the table
+
+
+@pytest.fixture(scope="module")
+def cps_big(db):
+    """(real, spec, split, train, copy, jittered copy): cps1988 twice (the second time with wages 1% higher), 56,310
+    rows; a verbatim copy of its 45,038 training rows; the same rows with every wage 0.01% higher (in the same cell
+    but never an exact copy)."""
+    token = secrets.token_hex(3)
+    real, train, copy, jittered = (f"cps_big{part}_{token}" for part in ("", "_train", "_copy", "_jittered"))
+    t = db.table("cps1988")
+    db.backend.create_table(real, t.union(t.mutate(wage=t.wage * 1.01)))
+    split = Holdout(0.2, seed=1)
+    db.backend.create_table(train, split.training(db.table(real)))
+    db.backend.create_table(copy, db.table(train))
+    rows = db.table(train)
+    db.backend.create_table(jittered, rows.mutate(wage=rows.wage * 1.0001))
+    return real, quiet_describe(db, real), split, train, copy, jittered
+
+
+def test_a_copy_is_flagged_beyond_the_sample(db, cps_big):
+    real, spec, split, _, copy, _ = cps_big
+    found = distance_risk(db, real, copy, spec, holdout=split, **WIDE)
+    got = values(found)
+    # Before: each sampled synthetic row met 1000 of the 45,038 training rows, and each member 1000 of the 45,038
+    # synthetic rows: this copy scored a dcr_zero_share of 0.02 and a membership AUC of 0.51.
+    assert got["dcr_zero_share"] >= 0.95 and got["membership_auc"] >= 0.95
+    assert got["dcr_median"] == got["nndr_median"] == 0
+    detail = found.set_index("metric")["detail"]
+    assert "sample of 1000 of 45038 training rows, and among the other 44038 its exact copies and up to 200 rows of " \
+           "its block" in detail["dcr_median"]
+    assert "sample of 1000 of 45038 synthetic rows, and among the other 44038" in detail["membership_auc"]
+
+
+def test_an_independent_synthesis_is_not_flagged_beyond_the_sample(db, cps_big):
+    real, spec, split, train, _, _ = cps_big
+    model = ss.fit(db, train, method="independent", spec=quiet_describe(db, train), seed=1)
+    independent = str(ss.materialize(db, model, f"{train}_independent", rows=5000, seed=2))
+    got = values(distance_risk(db, real, independent, spec, holdout=split, **WIDE))
+    assert got["dcr_zero_share"] < 0.05 and abs(got["membership_auc"] - 0.5) < 0.1
+    assert abs(got["closer_to_training_share"] - 0.5) < 0.1
+
+
+def test_two_nearest_merges_the_sample_with_the_candidates_beyond_it():
+    columns = ["_p", "_g", "_r", "_n", "_d"]
+    sample = pd.DataFrame([(0, 0, 1, 0, 0.3), (0, 0, 4, 1, 0.5), (1, 0, 2, 0, 0.2)], columns=columns)
+    beyond = pd.DataFrame([(0, 0, 9, 0, 0.0), (1, 0, 7, 0, 0.2), (1, 0, 8, 1, 0.9)], columns=columns)
+    got = D._two_nearest(sample, beyond)
+    assert got.values.tolist() == [[0, 0, 9, 0, 0.0], [0, 0, 1, 1, 0.3], [1, 0, 2, 0, 0.2], [1, 0, 7, 1, 0.2]]
+    nothing = pd.DataFrame([], columns=columns)  # no candidate beyond the sample (fetchall's empty result)
+    pd.testing.assert_frame_equal(D._two_nearest(sample, nothing), sample)
+
+
+def test_a_near_copy_is_found_in_its_block_and_the_work_is_capped(db, cps_big):
+    real, spec, split, _, _, jittered = cps_big
+    got = values(distance_risk(db, real, jittered, spec, holdout=split, **WIDE))
+    # Not one exact copy, but each row within 0.01% of a training row's wage, in the same cell: its block has it.
+    assert got["dcr_zero_share"] == 0 and 0 < got["dcr_median"] < 1e-5 and got["membership_auc"] >= 0.95
+    # The caps are checked before any distance is computed: 45,038 x 56,310 pairs here.
+    with pytest.raises(ss.InvalidParameterError, match=r"up to 2,5\d\d,\d{3},\d{3} distances .* cap of 100,000,000"):
+        distance_risk(db, real, jittered, spec, holdout=split, sample_rows=BIG, reference_rows=BIG)
+    with pytest.raises(ss.InvalidParameterError, match="'block_rows' parameter must be an int >= 1. Got 0"):
+        distance_risk(db, real, jittered, spec, block_rows=0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # evaluate()
 # ----------------------------------------------------------------------------------------------------------------
 def test_evaluate_writes_risk_beside_utility(db, small):
     spec, synthetic, split = small
     result = evaluate(db, real="mixed", synthetic=synthetic, spec=spec, pmse=[], keys=["region", "age"],
-                      targets=["income"], holdout=split)
-    assert result.tables == (f"{synthetic}__utility", f"{synthetic}__risk")
+                      targets=["income"], holdout=split, replace=True)
+    assert result.tables == (f"{synthetic}__utility", f"{synthetic}__risk", f"{synthetic}__details")
     written = db.table(f"{synthetic}__risk").to_pandas()
     pd.testing.assert_frame_equal(written, result.risk, check_dtype=False)
     metrics = set(result.risk["metric"])
@@ -279,11 +347,12 @@ def test_evaluate_writes_risk_beside_utility(db, small):
             "membership_auc", "inference_risk", "inference_control_rate"} <= metrics
     assert not result.risk["value"].loc[result.risk["metric"] == "membership_auc"].isna().any()
     # No keys and no holdout: risk is skipped with a row that says so, and no risk table is left behind.
-    skipped = evaluate(db, real="mixed", synthetic=synthetic, spec=spec, pmse=[])
+    skipped = evaluate(db, real="mixed", synthetic=synthetic, spec=spec, pmse=[], replace=True)
     assert skipped.risk["metric"].tolist() == ["risk_skipped"] and "no key columns" in skipped.risk["detail"].iloc[0]
-    assert skipped.tables == (f"{synthetic}__utility",) and not db.exists(f"{synthetic}__risk")
+    assert skipped.tables == (f"{synthetic}__utility", f"{synthetic}__details")
+    assert not db.exists(f"{synthetic}__risk")
     # A holdout without keys: the distance-based measures, no key-based ones.
-    holdout_only = evaluate(db, real="mixed", synthetic=synthetic, spec=spec, pmse=[], holdout=split)
+    holdout_only = evaluate(db, real="mixed", synthetic=synthetic, spec=spec, pmse=[], holdout=split, replace=True)
     got = set(holdout_only.risk["metric"])
     assert {"risk_skipped", "dcr_median", "membership_auc"} <= got and "repU" not in got
     # Keys from the spec.
@@ -329,7 +398,7 @@ GOLDEN_COLUMNS = (
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
-@pytest.mark.parametrize("name", ["nearest_records", "closest_guess"])
+@pytest.mark.parametrize("name", ["nearest_records", "nearest_candidates", "closest_guess"])
 def test_golden_sql(name, dialect):
     from sqlglot import exp
 
@@ -340,11 +409,23 @@ def test_golden_sql(name, dialect):
     if name == "closest_guess":
         values["correct"] = _correct_sql(ss.ColumnSpec(name="income", kind="numeric", bins=(ss.Bin(0, 1),)), 0.05)
     probe = exp.select("*").from_("probe_rows")  # a query, bound as a subquery, as distance.py binds Ibis's
-    text = templates.render(name, dialect, tables={"probe": probe, "reference": "synth.reference_rows"}, **values) + "\n"
+    tables = {"probe": probe, "reference": "synth.reference_rows"}
+    if name == "nearest_candidates":  # the rows beyond the sample instead of a reference sample
+        values = {
+            "distance": D.distance_sql(GOLDEN_COLUMNS, "p", "r", ("t", "r")),
+            "same_row": D._all_equal([("t0", "r0"), ("t1", "r1")]),
+            "same_block": D._all_equal([("lc0", "rc0"), ("t1", "r1")]),
+            "block_rows": exp.Literal.number(200),
+        }
+        tables = {"probe": probe, "beyond": "synth.beyond_rows"}
+    text = templates.render(name, dialect, tables=tables, **values) + "\n"
     path = GOLDEN / f"{name}.{dialect}.sql"
     if UPDATE_GOLDEN:
         path.write_text(text, encoding="utf-8")
     assert path.exists(), f"no golden file {path.name}; run with SYNTHSQL_UPDATE_GOLDEN=1 to write it"
     assert text == path.read_text(encoding="utf-8"), f"{path.name} changed; regenerate with SYNTHSQL_UPDATE_GOLDEN=1"
-    assert '"synth"."reference_rows" AS "r"' in text and ') AS "p"' in text
+    if name == "nearest_candidates":
+        assert 'FROM "synth"."beyond_rows"' in text and ') AS "probe"' in text and '"p"."lc0" = "r"."rc0"' in text
+    else:
+        assert '"synth"."reference_rows" AS "r"' in text and ') AS "p"' in text
     assert "$" not in text.split("*/")[-1]

@@ -49,7 +49,13 @@ from scipy import stats
 from sqlglot import exp
 
 from synthsql.connection import Database, connect
-from synthsql.errors import ColumnNotFoundError, InvalidParameterError, ModelFitError, did_you_mean
+from synthsql.errors import (
+    ColumnNotFoundError,
+    InvalidParameterError,
+    ModelFitError,
+    SyntheticFitError,
+    did_you_mean,
+)
 from synthsql.schema import TableSpec, kind_of
 
 __all__ = [
@@ -508,6 +514,13 @@ def _check_max_parameters(max_parameters: Any) -> None:
         raise InvalidParameterError(
             f"The 'max_parameters' parameter must be an int >= 1. Got {max_parameters!r} instead."
         )
+
+
+def check_formula_columns(db: Database, tables: Sequence[str], formula: str) -> None:
+    """Refuse a formula that does not parse, or names a column missing from one of ``tables``, before any work."""
+    parsed = parse_formula(formula)
+    for table in tables:
+        _check_columns(db.table(table), table, parsed)
 
 
 def _check_columns(t: ibis.Table, table: str, formula: Formula) -> ibis.Schema:
@@ -1143,7 +1156,8 @@ def compare_glm(
     missing from the synthetic table then makes its fit singular, a :class:`~synthsql.errors.ModelFitError`).
     Returns one row per coefficient: ``term``, ``coef_real``, ``se_real``, ``coef_synthetic``, ``se_synthetic``,
     ``ci_overlap`` (Karr et al. 2006, on Wald intervals β ± z se at ``level``) and ``std_diff`` = |β_s − β_o|/se_o.
-    A design over ``max_parameters`` columns is refused before any work, as :func:`fit_glm` does.
+    A design over ``max_parameters`` columns is refused before any work, as :func:`fit_glm` does. A fit that fails
+    on the synthetic table only raises :class:`~synthsql.errors.SyntheticFitError` (a ModelFitError).
     """
     db = connect(con)
     parsed = parse_formula(formula)
@@ -1152,7 +1166,11 @@ def compare_glm(
     z = _z(level)
     variables = _variables(db, real, parsed, family, spec, max_parameters)
     _check_columns(db.table(synthetic), synthetic, parsed)
-    fits = [_fit(db, name, parsed, family, variables, max_iter, tol) for name in (real, synthetic)]
+    fits = [_fit(db, real, parsed, family, variables, max_iter, tol)]
+    try:
+        fits.append(_fit(db, synthetic, parsed, family, variables, max_iter, tol))
+    except ModelFitError as error:
+        raise SyntheticFitError(str(error)) from error
     rows = []
     for term, b_o, s_o, b_s, s_s in zip(fits[0].terms, fits[0].coef, fits[0].se, fits[1].coef, fits[1].se, strict=True):
         rows.append(

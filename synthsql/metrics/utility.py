@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from synthsql.connection import Database, connect
 from synthsql.errors import InvalidParameterError
 from synthsql.schema import TableSpec
 
-__all__ = ["marginal_tvd", "marginal_summary", "tvd"]
+__all__ = ["MarginalDetails", "marginal_details", "marginal_tvd", "marginal_summary", "tvd"]
 
 
 def tvd(real: np.ndarray, synthetic: np.ndarray) -> float:
@@ -77,9 +78,39 @@ def marginal_summary(
     When there are more than ``max_marginals`` 3-way marginals, a seeded random subset of that many is used, and
     the rows' ``detail`` says so (``300 of 3276 3-way marginals, seed 0``); 1- and 2-way marginals are always all.
     """
+    return marginal_details(con, real, synthetic, spec, max_marginals=max_marginals, seed=seed).summary
+
+
+@dataclass(frozen=True)
+class MarginalDetails:
+    """What :func:`marginal_details` measured: the ``summary`` rows of :func:`marginal_summary`, the TVD of each
+    2-way marginal (``pairs``, the rows of :func:`marginal_tvd` with ``k=2``), each modelled column's cell counts in
+    both tables (``one_way``: column -> (real, synthetic)) and the two tables' row counts."""
+
+    summary: pd.DataFrame
+    pairs: pd.DataFrame
+    one_way: dict[str, tuple[np.ndarray, np.ndarray]]
+    rows: tuple[int, int]
+
+
+def marginal_details(
+    con: Database | Any,
+    real: str,
+    synthetic: str,
+    spec: TableSpec,
+    /,
+    *,
+    max_marginals: int = 300,
+    seed: int = 0,
+) -> MarginalDetails:
+    """:func:`marginal_summary` with the counts and TVDs behind it, read once (what the report draws)."""
     db = connect(con)
     names = [c.name for c in spec.modelled]
     stores = AggregateStore(db, real, spec), AggregateStore(db, synthetic, spec)
+    singles = [(name,) for name in names]
+    counts = [store.marginals(singles) if singles else [] for store in stores]
+    one_way = {name: (a, b) for name, a, b in zip(names, counts[0], counts[1], strict=True)}
+    pairs = pd.DataFrame(columns=["metric", "scope", "value", "detail"])
     rng = np.random.default_rng(seed)
     rows = []
     for k in (1, 2, 3):
@@ -92,10 +123,14 @@ def marginal_summary(
             picked = sorted(rng.choice(len(every), size=max_marginals, replace=False).tolist())
             chosen = [every[i] for i in picked]
             detail = f"{max_marginals} of {len(every)} {k}-way marginals, seed {seed}"
-        values = _tvd_rows(stores, k, chosen)["value"]
+        frame = _tvd_rows(stores, k, chosen)  # the 1-way counts are the store's, read above
+        if k == 2:
+            pairs = frame
+        values = frame["value"]
         rows.append({"metric": f"tvd_{k}way_mean", "scope": "table", "value": float(values.mean()), "detail": detail})
         rows.append({"metric": f"tvd_{k}way_max", "scope": "table", "value": float(values.max()), "detail": detail})
         if k == 2:
             score = 1000 * (1 - float(values.mean()))
             rows.append({"metric": "k_marginal_score", "scope": "table", "value": score, "detail": detail})
-    return pd.DataFrame(rows, columns=["metric", "scope", "value", "detail"])
+    summary = pd.DataFrame(rows, columns=["metric", "scope", "value", "detail"])
+    return MarginalDetails(summary, pairs, one_way, (stores[0].count_rows(), stores[1].count_rows()))
