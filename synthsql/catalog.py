@@ -427,6 +427,41 @@ def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_gener
             out.append(f"columns.{name}: an excluded column cannot be a key or sensitive.")
         if col.edges is not None and col.bins is not None:
             out.append(f"columns.{name}: give edges or bins, not both.")
+        out += [f"columns.{name}.{p}" for p in _domain_problems(col)]
+    from synthsql.metrics.glm import parse_formula
+
+    for j, formula in enumerate(table.formulas):
+        try:
+            parse_formula(formula if isinstance(formula, str) else formula.formula)
+        except SynthsqlError as err:
+            out.append(f"formulas[{j}]: {err}")
+    return out
+
+
+def _domain_problems(col: ColumnDecl) -> list[str]:
+    """Bin edges that are not finite and strictly increasing; bins that are not [value] or [low, high] with
+    low <= high, in increasing order."""
+    from synthsql.schema import Bin
+
+    out = []
+    if col.edges is not None:
+        if not all(math.isfinite(e) for e in col.edges):
+            out.append(f"edges: every edge must be a finite number, got {col.edges}.")
+        elif any(b <= a for a, b in zip(col.edges, col.edges[1:])):
+            at = next(i for i, (a, b) in enumerate(zip(col.edges, col.edges[1:])) if b <= a)
+            out.append(f"edges: edges must increase strictly; {col.edges[at + 1]:g} follows {col.edges[at]:g}.")
+    if col.bins is not None:
+        bins = []
+        for i, value in enumerate(col.bins):
+            try:
+                bins.append(Bin.from_json(value))
+            except SynthsqlError as err:
+                out.append(f"bins[{i}]: {err}")
+        for i in range(1, len(bins)):
+            if bins[i].lo < bins[i - 1].lo:
+                out.append(f"bins[{i}]: bins must be in increasing order; {bins[i].to_json()} comes after "
+                           f"{bins[i - 1].to_json()}.")
+                break
     return out
 
 
@@ -452,12 +487,48 @@ def check_database(catalog: Catalog, db: Any, tables: Sequence[TableDecl] | None
         if not db.exists(ref):
             problems.append(f"{where}.source: table {table.source!r} is not in the database.")
             continue
-        names = list(db.table(ref).schema().names)
+        schema = db.table(ref).schema()
+        names = list(schema.names)
         for name in table.columns:
             if name not in names:
                 problems.append(f"{where}.columns.{name}: no such column in {table.source!r}.{did_you_mean(name, names)}")
+        problems += [f"{where}.{p}" for p in _columns_used(table, names)]
+        if table.privacy is not None and table.privacy.domain_share is None:
+            undeclared = [
+                name for name, dtype in schema.items()
+                if not dtype.is_boolean() and not _declared(table.columns.get(name))
+            ]
+            if undeclared:
+                problems.append(
+                    f"{where}.columns: a differentially private release needs public domains, but "
+                    f"{', '.join(map(repr, undeclared))} would have theirs read from the data (as `synthsql infer` "
+                    "wrote them, or undeclared): declare categories, edges or bins from a codebook, exclude the "
+                    "column, or let the fit estimate them with DP (privacy: {domain_share: 0.1})."
+                )
     if problems:
         raise CatalogError(problems)
+
+
+def _declared(col: ColumnDecl | None) -> bool:
+    return col is not None and (col.exclude or col.categories is not None or col.edges is not None
+                                or col.bins is not None or col.kind in ("identifier", "excluded"))
+
+
+def _columns_used(table: TableDecl, names: Sequence[str]) -> list[str]:
+    """Rule and formula columns that the source does not have, with their YAML paths."""
+    from synthsql.metrics.glm import parse_formula
+
+    out = []
+    for j, rule in enumerate(table.edit_rules()):
+        for name in rule.columns:
+            if name not in names and name.lower() not in {n.lower() for n in names}:
+                out.append(f"rules[{j}]: rule {rule.name!r} names the column {name!r}, which is not in "
+                           f"{table.source!r}.{did_you_mean(name, names)}")
+    for j, formula in enumerate(table.formulas):
+        for name in parse_formula(formula if isinstance(formula, str) else formula.formula).columns:
+            if name not in names:
+                out.append(f"formulas[{j}]: the column {name!r} is not in {table.source!r}.{did_you_mean(name, names)}")
+    return out
 
 
 _SECRET_KEYS = ("noise_seed",)

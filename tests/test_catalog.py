@@ -202,6 +202,11 @@ BAD = {
     "bad epsilon": ("version: 1\ntables:\n  - {name: a, source: cps1988, method: mst, privacy: {epsilon: 0}}\n", "tables[0].privacy.epsilon: Input should be greater than 0"),
     "duplicate category": ("version: 1\ntables:\n  - {name: a, source: cps1988, columns: {region: {categories: [a, a]}}}\n", "tables[0].columns.region.categories: Value error, lists the category 'a' twice"),
     "unknown top key": ("version: 1\ntabels: []\n", "tabels: unknown key. Did you mean 'tables'?"),
+    "edges out of order": ("version: 1\ntables:\n  - {name: a, source: cps1988, columns: {wage: {edges: [0, 100, 50]}}}\n", "tables[0].columns.wage.edges: edges must increase strictly; 50 follows 100."),
+    "reversed bin": ("version: 1\ntables:\n  - {name: a, source: cps1988, columns: {wage: {bins: [[0, 10], [50, 20]]}}}\n", "tables[0].columns.wage.bins[1]: A bin needs finite lo <= hi, got [50.0, 20.0]."),
+    "bins out of order": ("version: 1\ntables:\n  - {name: a, source: cps1988, columns: {wage: {bins: [[10, 20], [0, 5]]}}}\n", "tables[0].columns.wage.bins[1]: bins must be in increasing order"),
+    "bad formula": ("version: 1\ntables:\n  - {name: a, source: cps1988, formulas: ['wage education']}\n", "tables[0].formulas[0]: "),
+    "unknown threshold": ("version: 1\ntables:\n  - {name: a, source: cps1988, thresholds: {tvd_2way: {good: 0.1, acceptable: 0.2}}}\n", "tables[0].thresholds: Value error, thresholds: 'tvd_2way' is not a metric. Did you mean 'tvd_2way_max'"),
 }
 
 
@@ -228,6 +233,25 @@ def test_unknown_column_and_missing_source_are_found_against_the_database(db, tm
     text = str(err.value)
     assert "tables[0].columns.wgae: no such column in 'cps1988'. Did you mean 'wage'?" in text
     assert "tables[1].source: table 'cps1989' is not in the database." in text
+    assert table_names(db) == names
+
+
+def test_rule_formula_and_private_domain_problems_are_found_in_one_pass_before_any_work(db, tmp_path):
+    path = write(tmp_path, "version: 1\ntables:\n"
+                           "  - {name: a, source: cps1988, rules: [{name: r, condition: 'wagee > 0'}],"
+                           " formulas: ['wage ~ educaton']}\n"
+                           "  - {name: b, source: cps1988, purpose: public_use, privacy: {epsilon: 1},"
+                           " columns: {wage: {edges: [0, 500, 20000]}, education: {exclude: true}}}\n")
+    names = table_names(db)
+    with pytest.raises(CatalogError) as err:
+        build(load(path), db)
+    problems = err.value.problems
+    assert len(problems) == 3
+    assert "tables[0].rules[0]: rule 'r' names the column 'wagee', which is not in 'cps1988'. Did you mean 'wage'?" \
+        in problems[0]
+    assert "tables[0].formulas[0]: the column 'educaton' is not in 'cps1988'. Did you mean 'education'?" in problems[1]
+    assert ("tables[1].columns: a differentially private release needs public domains, but 'experience', "
+            "'ethnicity', 'smsa', 'region', 'parttime' would have theirs read from the data") in problems[2]
     assert table_names(db) == names
 
 
