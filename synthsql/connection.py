@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from synthsql.engines import ENGINES, PINNED_POSTGRES_SETTINGS, Engine
 from synthsql.errors import ConnectionError, TableNotFoundError, TargetError, did_you_mean
+from synthsql.extras import MissingExtraError
 
 __all__ = ["Database", "TableRef", "connect", "PINNED_POSTGRES_SETTINGS"]
 
@@ -273,6 +274,8 @@ def connect(
         backend = engine.open(target, options, create=create)
     except ConnectionError as err:
         raise ConnectionError(_mask(str(err), target)) from None
+    except MissingExtraError:
+        raise
     except Exception as err:
         raise ConnectionError(f"Could not connect to {_redact(target)}: {_mask(str(err), target)}") from None
     return Database(backend, target)

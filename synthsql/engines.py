@@ -22,10 +22,10 @@ import contextlib
 import io
 import secrets
 import time
-from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import ibis.expr.datatypes as dt
 import pyarrow as pa
@@ -34,6 +34,7 @@ import sqlglot
 from sqlglot import exp
 
 from synthsql.errors import ConnectionError, DatabaseFailure, TargetError
+from synthsql.extras import require
 
 __all__ = [
     "ENGINES",
@@ -386,6 +387,7 @@ class PostgresEngine(Engine):
         params = {**dict(parse_qsl(parts.query)), **options}
         user = params.pop("user", None) or (unquote(parts.username) if parts.username else None)
         password = params.pop("password", None) or (unquote(parts.password) if parts.password else None)
+        require("psycopg", "postgres")
         return ibis.postgres.connect(
             host=parts.hostname or "localhost",
             port=parts.port or 5432,
@@ -574,13 +576,7 @@ class SparkEngine(Engine):
             raise ConnectionError(f"A Spark URL names a master: spark://local[2] or spark://host:7077, got {url!r}.")
         master = where if where.startswith("local") else f"spark://{where}"
         settings = {**dict(parse_qsl(query)), **{k: str(v) for k, v in options.items()}}
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError:
-            raise ConnectionError(
-                "Spark needs the pyspark package and Java 17: pip install 'synthsql[spark]' (and, on Debian, "
-                "apt-get install openjdk-17-jre-headless)."
-            ) from None
+        SparkSession = require("pyspark.sql", "spark").SparkSession
         builder = SparkSession.builder.master(master).appName("synthsql")
         for key, value in {"spark.ui.showConsoleProgress": "false", **settings}.items():
             builder = builder.config(key, value)

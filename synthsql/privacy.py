@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from synthsql.errors import InvalidParameterError, SynthsqlError
+from synthsql.extras import require
 
 __all__ = [
     "Budget",
@@ -201,7 +202,7 @@ class OpenDPNoise:
     """OpenDP's samplers (operating-system entropy; cannot be seeded): the noise for a release."""
 
     def __init__(self) -> None:
-        import opendp.prelude as dp
+        dp = require("opendp.prelude", "dp")
 
         dp.enable_features("contrib")
         self._dp = dp
@@ -223,7 +224,7 @@ class OpenDPNoise:
 def threshold_for(sigma: float, delta: float) -> tuple[int, float]:
     """The smallest integer threshold at which OpenDP's Gaussian-threshold privacy map gives at most ``delta`` for
     one row (l0 = l2 = linf = 1), and that delta."""
-    import opendp.prelude as dp
+    dp = require("opendp.prelude", "dp")
 
     dp.enable_features("contrib")
     space = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=int)), dp.l02inf_distance(dp.absolute_distance(T=int))

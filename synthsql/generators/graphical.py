@@ -25,6 +25,7 @@ import numpy as np
 
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
+from synthsql.extras import require
 from synthsql.generators import CellSampler, conditional_cdf, draw_network
 from synthsql.model import Model, table_from_json, table_to_json
 from synthsql.model_format import StateCheck
@@ -36,13 +37,10 @@ __all__ = ["Noisy", "Compression", "GraphicalModel", "Projector", "estimate", "n
 
 def mbi() -> Any:
     """The ``mbi`` module, with the JAX settings it needs."""
-    import jax
-
+    jax = require("jax", "dp")
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_enable_compilation_cache", False)
-    import mbi as module
-
-    return module
+    return require("mbi", "dp")
 
 
 @dataclass(frozen=True)
