@@ -212,7 +212,8 @@ def _risk_rows(
                         "value": float("nan"),
                         "detail": "key-based disclosure risk not measured: no key columns (pass keys=[...] or "
                         "describe the table with keys=[...])"
-                        + ("" if holdout is not None else "; distance-based risk needs keys or a holdout"),
+                        + ("" if holdout is not None else "; distance-based risk needs keys or a holdout (in a catalog: "
+                           "`holdout: 0.2` on the table)"),
                     }
                 ],
                 columns=METRIC_COLUMNS,

@@ -472,7 +472,8 @@ def distance_risk(
         ),
     ]
     if holdout is None:
-        why = "not computed: needs a holdout (evaluate(..., holdout=Holdout(...)), the split the model was fitted with)"
+        why = ("not computed: needs a holdout, the split the model was fitted with (in a catalog: `holdout: 0.2` "
+               "on the table; in Python: fit(..., holdout=Holdout(0.2)) and evaluate(..., holdout=the same))")
         for metric in ("dcr_holdout_median", "dcr_holdout_p05", "closer_to_training_share", "membership_auc"):
             rows.append(_row(metric, scope, math.nan, why))
         return _frame(rows)

@@ -212,7 +212,8 @@ def inference_risk(
         attack = success_rate(n_a, k_a, confidence_level)
         attack_detail = f"{k_a} of {n_a} training records guessed ({rule}); Wilson estimate; {how}"
         if holdout is None:
-            why = "not computed: needs a control set (a holdout the model was not fitted on)"
+            why = ("not computed: needs a control set, a holdout the model was not fitted on (in a catalog: "
+                   "`holdout: 0.2` on the table)")
             rows += [
                 _row("inference_risk", scope, math.nan, why),
                 _row("inference_risk_ci_low", scope, math.nan, why),
