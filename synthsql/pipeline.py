@@ -59,6 +59,9 @@ from synthsql.write import MAX_ROWS, check_rows, privacy_table, write_table
 
 __all__ = ["BuildError", "Built", "build", "evaluate", "fit", "materialize", "stored_evaluation"]
 
+#: The companion tables that hold what evaluate measured on a synthetic table.
+MEASURED = ("__utility", "__risk", "__details")
+
 #: One line per step, with counts and seconds (``logging.basicConfig(level=logging.INFO)`` shows them).
 _log = logging.getLogger("synthsql")
 
@@ -287,7 +290,8 @@ def materialize(
 
     Column names and types are the source table's when it is in the same database (else they follow the sampled
     Arrow types). An existing ``target`` is replaced only with ``replace=True``, and only once the new table is
-    complete; ``target`` equal to the source is refused. More than ``max_rows`` rows (default
+    complete (its earlier ``__utility``, ``__risk`` and ``__details`` are dropped with it: they measured the table
+    replaced); ``target`` equal to the source is refused. More than ``max_rows`` rows (default
     :data:`~synthsql.write.MAX_ROWS`) are refused before anything is drawn; raise the cap to write more. A DP model's
     ledger lands in ``<target>__privacy`` in the same transaction.
 
@@ -317,7 +321,8 @@ def materialize(
         privacy = ref.companion("__privacy")
         if db.exists(privacy) and not replace:
             raise TargetError(f"Table {str(privacy)!r} already exists; pass replace=True to replace it.")
-    db.check_writable(ref, *([privacy] if privacy is not None else []))
+    db.check_writable(ref, *([privacy] if privacy is not None else []),
+                      *((ref.companion(s) for s in MEASURED) if exists else ()))
     template = model.template(db)
     batches = model.release(db, rows, seed, batch_rows=batch_rows)
     with _logged("materialize", str(ref)) as counts:
@@ -325,6 +330,9 @@ def materialize(
             write_table(db, ref, batches, template=template, replace=exists)
             if privacy is not None:
                 write_table(db, privacy, privacy_table(model), replace=True)
+            if exists:  # metrics of the table replaced describe a table that is gone: they go with it
+                for suffix in MEASURED:
+                    db.engine.drop(ref.companion(suffix).sqlglot())
         counts.update(method=model.generator, rows=rows if rows is not None else "one per source row")
     return ref
 
@@ -380,7 +388,7 @@ def evaluate(
     """
     db = connect(con)
     target = TableRef.parse(synthetic)
-    utility_ref, risk_ref, details_ref = (target.companion(s) for s in ("__utility", "__risk", "__details"))
+    utility_ref, risk_ref, details_ref = (target.companion(s) for s in MEASURED)
     if write:
         db.check_writable(utility_ref.check_safe(), risk_ref.check_safe(), details_ref.check_safe())
 

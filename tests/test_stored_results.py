@@ -125,6 +125,19 @@ def test_evaluate_does_not_silently_replace_stored_results(db, built):
     assert stored_evaluation(db, spec=spec, pmse=["cells"], **table.evaluate_args())[0] is not None
 
 
+def test_results_go_with_the_table_they_measured(db, fresh_name):
+    source = small_source(db)
+    model = ss.fit(db, source, method="independent", seed=1)
+    ss.materialize(db, model, fresh_name, seed=1)
+    ss.evaluate(db, real=source, synthetic=fresh_name, pmse=["cells"])
+    measured = {f"{fresh_name}__utility", f"{fresh_name}__details"}
+    assert measured <= table_names(db)
+    ss.materialize(db, model, fresh_name, seed=2, replace=True)  # another table: its old metrics are dropped with it
+    assert not measured & table_names(db)
+    again = ss.evaluate(db, real=source, synthetic=fresh_name, pmse=["cells"])  # nothing stored to refuse over
+    assert set(again.tables) == measured
+
+
 def test_the_table_version_is_the_same_on_every_engine_and_in_any_row_order(duckdb_db, postgres_db, fresh_name):
     versions = []
     for db in (duckdb_db, postgres_db):
