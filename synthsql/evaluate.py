@@ -78,6 +78,8 @@ class Evaluation:
     pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
     one_way: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     rows: tuple[int, int] | None = None
+    #: The real table's description the metrics were measured with.
+    spec: TableSpec | None = None
 
     def verdict(self, thresholds: Mapping[str, Any] | None = None) -> Verdict:
         """Pass / warn / fail per group of metrics and for the release (:func:`synthsql.verdict.judge`), with the
@@ -176,6 +178,7 @@ def measure(
         pairs=marginals.pairs,
         one_way=marginals.one_way,
         rows=marginals.rows,
+        spec=spec,
     )
 
 

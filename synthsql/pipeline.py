@@ -420,9 +420,8 @@ def evaluate(
         request = _request(rules=rules, formulas=formulas, pmse=pmse, pmse_columns=pmse_columns,
                            max_marginals=max_marginals, seed=seed, keys=keys, targets=targets, holdout=holdout,
                            risk=risk, match_id=match_id)
-        described = spec if spec is not None else describe(db, real)
         versions = results.table_version(db, real), results.table_version(db, synthetic)
-        details = results.details_table(evaluation, spec=described, request=request, versions=versions)
+        details = results.details_table(evaluation, spec=evaluation.spec, request=request, versions=versions)
         outputs = {utility_ref: evaluation.utility, **({risk_ref: risk_rows} if measured else {}),
                    details_ref: details}
         _write_together(db, outputs, drop=() if measured else (risk_ref,))

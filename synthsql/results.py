@@ -124,6 +124,7 @@ def load_current(
                  for k, (a, b) in content["one_way"].items()},
         rows=tuple(content["rows"]) if content["rows"] is not None else None,
         tables=(str(ref),),
+        spec=spec,
     )
     return evaluation, f"results stored in {ref}"
 
