@@ -41,7 +41,7 @@ import pandas as pd
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
 from synthsql.metrics.fitness import finite_number, statistic_flag
-from synthsql.metrics.registry import GROUPS, METRICS, metric_info
+from synthsql.metrics.registry import GROUPS, METRICS, base_name, metric_info
 from synthsql.metrics.utility import marginal_tvd, tvd
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
 from synthsql.verdict import Verdict, judge
@@ -854,10 +854,6 @@ def _forest(formula: str, group: pd.DataFrame, z: float) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # 5. Disclosure risk
 # --------------------------------------------------------------------------------------------------------------
-def _base_metric(metric: str) -> str:
-    return re.sub(r"_(orig|syn)$", "", metric)
-
-
 def _risk_lookup(risk: pd.DataFrame) -> dict[tuple[str, str], float]:
     return {(str(r.metric), str(r.scope)): float(r.value) for r in risk.itertuples(index=False)}
 
@@ -887,7 +883,7 @@ def _scope(scope: str) -> str:
 def _risk_value(metric: str, value: float) -> str:
     if not finite_number(value):
         return "—"
-    base = _base_metric(metric)
+    base = base_name(metric)
     if metric in _PERCENT_METRICS or base in _PERCENT_METRICS:
         return f"{value:.2f}%"
     if metric in _COUNT_METRICS or base in _COUNT_METRICS:
@@ -905,7 +901,7 @@ def _risk_section(risk: pd.DataFrame, levels: Levels) -> str:
     order = {m: i for i, (_, metrics) in enumerate(_RISK_GROUPS) for m in metrics}
     groups: dict[int, list[dict[str, Any]]] = {}
     for r in risk.to_dict("records"):
-        groups.setdefault(order.get(_base_metric(str(r["metric"])), len(_RISK_GROUPS)), []).append(r)
+        groups.setdefault(order.get(base_name(str(r["metric"])), len(_RISK_GROUPS)), []).append(r)
     parts = [head, '<p>Each measure with what it means. Rows <span class="flag high">high</span> and '
              '<span class="flag elevated">elevated</span> call for a look: they are judged against the same '
              "measure on the original data where there is one (repU against UiO, DiSCO against Dorig, DCAP between "
@@ -917,7 +913,7 @@ def _risk_section(risk: pd.DataFrame, levels: Levels) -> str:
         for r in groups[index]:
             metric, scope, value = str(r["metric"]), str(r["scope"]), r["value"]
             level, why = _risk_level(levels, metric, scope)
-            explanation = RISK_EXPLANATIONS.get(metric) or RISK_EXPLANATIONS.get(_base_metric(metric))
+            explanation = RISK_EXPLANATIONS.get(metric) or RISK_EXPLANATIONS.get(base_name(metric))
             if explanation and metric.endswith("_orig"):
                 explanation += " (original table)"
             elif explanation and metric.endswith("_syn"):

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from synthsql.errors import InvalidParameterError, did_you_mean
 
-__all__ = ["GROUPS", "METRICS", "Metric", "metric_info", "with_thresholds"]
+__all__ = ["GROUPS", "METRICS", "Metric", "base_name", "metric_info", "with_thresholds"]
 
 Group = Literal["fit_for_purpose", "global", "outcome_specific", "risk"]
 GROUPS: dict[str, str] = {
@@ -284,10 +284,15 @@ assert len(METRICS) == len(_ENTRIES), "a metric is registered twice"
 _TABLE_SUFFIX = re.compile(r"_(orig|syn)$")
 
 
+def base_name(name: str) -> str:
+    """The registered name of an emitted metric: ``classes_orig`` and ``classes_syn`` are ``classes``."""
+    return _TABLE_SUFFIX.sub("", name)
+
+
 def metric_info(name: str) -> Metric:
     """The registered :class:`Metric` of an emitted metric name (``classes_orig`` is ``classes``); raises
     :class:`KeyError` for a name nobody registered."""
-    found = METRICS.get(name) or METRICS.get(_TABLE_SUFFIX.sub("", name))
+    found = METRICS.get(name) or METRICS.get(base_name(name))
     if found is None:
         raise KeyError(name)
     return found
