@@ -15,13 +15,15 @@ A catalog file (``catalogs/*.yml``) declares one or more tables::
         seed: 7
         holdout: 0.2                   # a share of the source set aside as the risk measures' control set
         columns:
-          wage:   {kind: numeric, edges: [0, 200, 400, 800, 20000], sensitive: true}
-          region: {categories: [northeast, midwest, south, west], key: true}
-          notes:  {exclude: true}
+          wage:     {kind: numeric, edges: [0, 200, 400, 800, 20000], sensitive: true}
+          region:   {categories: [northeast, midwest, south, west], key: true}
+          parttime: {categories: ["no", "yes"], sensitive: true}
+          notes:    {exclude: true}
         rules:
           - {name: adult_wage, condition: "wage > 0", when: "experience >= 0"}
         formulas: ["wage ~ education + experience", {formula: "parttime ~ wage", family: binomial}]
         metrics: [utility, risk]
+        exclude_target_levels: {parttime: ["no"]}   # levels that disclose nothing (synthpop's not.targetlev)
 
 Purposes are the ESSnet presets: ``structural`` (schema and domains only: method ``uniform``, reads no statistics),
 ``public_use`` (differential privacy required, low-order marginals: ``mst`` by default), ``scientific_use`` (richer
@@ -146,6 +148,9 @@ class TableDecl(_Strict):
     #: The office's own verdict thresholds, per metric: ``{tvd_2way_mean: {good: 0.03, acceptable: 0.1}}``
     #: (:func:`synthsql.metrics.registry.with_thresholds`).
     thresholds: dict[str, Any] = Field(default_factory=dict)
+    #: Levels of the risk targets (the sensitive columns) that disclose nothing, left out of the attribute measures'
+    #: numerators: ``{smsa: ["no"]}`` (synthpop's ``not.targetlev``; :func:`synthsql.metrics.risk.risk_measures`).
+    exclude_target_levels: dict[str, list[Any]] = Field(default_factory=dict)
 
     @field_validator("thresholds")
     @classmethod
@@ -221,8 +226,9 @@ class TableDecl(_Strict):
         return [Rule(r.name, r.condition, when=r.when) for r in self.rules]
 
     def evaluate_args(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`synthsql.evaluate` (all but the spec): rules, formulas, seed, holdout, risk."""
-        return {
+        """Keyword arguments for :func:`synthsql.evaluate` (all but the spec): rules, formulas, seed, holdout, risk,
+        and the target levels left out of the attribute measures when any are declared."""
+        args = {
             "real": self.source,
             "synthetic": self.target_name,
             "rules": self.edit_rules(),
@@ -231,6 +237,9 @@ class TableDecl(_Strict):
             "holdout": self.holdout_split(),
             "risk": "risk" in self.metrics,
         }
+        if self.exclude_target_levels:
+            args["exclude_target_levels"] = {name: list(levels) for name, levels in self.exclude_target_levels.items()}
+        return args
 
 
 class CatalogFile(_Strict):
@@ -428,6 +437,7 @@ def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_gener
         if col.edges is not None and col.bins is not None:
             out.append(f"columns.{name}: give edges or bins, not both.")
         out += [f"columns.{name}.{p}" for p in _domain_problems(col)]
+    out += _level_problems(table)
     from synthsql.metrics.glm import parse_formula
 
     for j, formula in enumerate(table.formulas):
@@ -436,6 +446,42 @@ def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_gener
         except SynthsqlError as err:
             out.append(f"formulas[{j}]: {err}")
     return out
+
+
+def _level_problems(table: TableDecl) -> list[str]:
+    """``exclude_target_levels`` names sensitive columns (the risk targets), with levels among their declared
+    categories; values of binned columns and inferred categories are checked against the spec when evaluating."""
+    out = []
+    sensitive = [n for n, c in table.columns.items() if c.sensitive]
+    for name, levels in table.exclude_target_levels.items():
+        col = table.columns.get(name)
+        if col is None or not col.sensitive:
+            out.append(
+                f"exclude_target_levels.{name}: not a risk target; the targets are the columns marked "
+                f"sensitive: true ({', '.join(sensitive) or 'none'}).{did_you_mean(name, sensitive)}"
+            )
+            continue
+        seen: list[Any] = []
+        for i, level in enumerate(levels):
+            if level is None:
+                out.append(f"exclude_target_levels.{name}[{i}]: NULL cannot be left out; give a category or value.")
+            elif col.categories is not None and not any(_same(level, c) for c in col.categories):
+                hint = did_you_mean(str(level), [str(c) for c in col.categories])
+                if isinstance(level, bool) and not all(isinstance(c, bool) for c in col.categories):
+                    hint += ' YAML reads an unquoted no, yes, on, off, true or false as a boolean: quote it, "no".'
+                out.append(
+                    f"exclude_target_levels.{name}[{i}]: {level!r} is not one of the declared categories of "
+                    f"{name!r}.{hint}"
+                )
+            elif any(_same(level, s) for s in seen):
+                out.append(f"exclude_target_levels.{name}[{i}]: {level!r} is listed twice.")
+            seen.append(level)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same sort: a YAML boolean is not the number 0 or 1."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
 def _domain_problems(col: ColumnDecl) -> list[str]:

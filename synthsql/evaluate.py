@@ -52,7 +52,7 @@ from synthsql.metrics.glm import check_formula_columns, compare_glm, glm_rows
 from synthsql.metrics.inference import inference_risk
 from synthsql.metrics.match_risk import check_unique_id, expected_match_risk
 from synthsql.metrics.pmse import pmse_cart, pmse_cells, pmse_logit
-from synthsql.metrics.risk import _check, _check_keys, _check_targets, _names, risk_measures
+from synthsql.metrics.risk import _check, _check_keys, _check_levels, _check_targets, _names, risk_measures
 from synthsql.metrics.utility import marginal_details
 from synthsql.schema import TableSpec, describe, kind_of
 from synthsql.verdict import Verdict, judge
@@ -105,6 +105,7 @@ def measure(
     risk: bool,
     match_id: str | None,
     checked: Callable[[], None] | None = None,
+    exclude_target_levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> Evaluation:
     """Every metric :func:`synthsql.evaluate` asks for, checked whole before the first is computed (then
     ``checked()`` is called: the caller's own checks, such as a refusal to replace stored results, come after the
@@ -127,11 +128,13 @@ def measure(
         holdout = check_holdout(holdout)
         key_names = spec.keys() if keys is None else _names(keys, "keys")
         target_names = spec.sensitive() if targets is None else _names(targets, "targets")
+        target_cols: list[Any] = []
         if key_names:
             key_cols = _check_keys(db, real, synthetic, spec, key_names)
-            _check_targets(db, real, synthetic, spec, target_names, key_cols)
+            target_cols = _check_targets(db, real, synthetic, spec, target_names, key_cols)
         elif target_names:
-            _check(db, real, synthetic, spec, target_names, "target")
+            target_cols = _check(db, real, synthetic, spec, target_names, "target")
+        _check_levels(real, target_cols, exclude_target_levels)
         if match_id is not None:
             if not key_names:
                 raise InvalidParameterError("The expected match risk (match_id=...) needs the intruder's keys: keys=[...].")
@@ -165,7 +168,7 @@ def measure(
         parts.append(_pmse_rows(name, db, real, synthetic, spec, seed, pmse_columns))
     utility = _metric_frame(parts)
     risk_table = (
-        _risk_rows(db, real, synthetic, spec, key_names, target_names, holdout, seed, match_id)
+        _risk_rows(db, real, synthetic, spec, key_names, target_names, holdout, seed, match_id, exclude_target_levels)
         if risk
         else pd.DataFrame(columns=METRIC_COLUMNS)
     )
@@ -200,11 +203,13 @@ def _risk_rows(
     holdout: Holdout | None,
     seed: int,
     match_id: str | None = None,
+    exclude_target_levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> pd.DataFrame:
     """Every disclosure-risk measure the inputs allow; a row says what was skipped and why."""
     parts = []
     if keys:
-        parts.append(risk_measures(db, real, synthetic, spec, keys=keys, targets=targets))
+        levels = exclude_target_levels
+        parts.append(risk_measures(db, real, synthetic, spec, keys=keys, targets=targets, exclude_target_levels=levels))
     else:
         parts.append(
             pd.DataFrame(

@@ -357,6 +357,7 @@ def evaluate(
     risk: bool = True,
     match_id: str | None = None,
     replace: bool = False,
+    exclude_target_levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> Evaluation:
     """Measure the utility of ``synthetic`` against ``real`` in the database, and write ``<synthetic>__utility``.
 
@@ -367,7 +368,9 @@ def evaluate(
     a design over its parameter cap, or one that separates the tables perfectly, is reported as a NaN row whose
     detail says why). With ``risk`` (the default) disclosure risk is measured on ``keys`` and ``targets`` (default:
     the spec's key and sensitive columns), with ``holdout`` (the :class:`~synthsql.holdout.Holdout` the model was
-    fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``. For a
+    fitted with) as the control set, and written as ``<synthetic>__risk`` beside ``<synthetic>__utility``;
+    ``exclude_target_levels`` (``{"smsa": ["no"]}``, synthpop's ``not.targetlev``) names target levels that disclose
+    nothing, left out of the attribute measures' numerators (:func:`synthsql.metrics.risk.risk_measures`). For a
     partially synthetic table, ``match_id`` (the row identifier partial synthesis kept) adds the expected match risk
     and the true- and false-match rates of an intruder who knows the keys (Reiter & Mitra 2009).
     Everything is checked before anything is written. Results stored earlier (by ``synthsql build``, or an earlier
@@ -407,7 +410,7 @@ def evaluate(
             evaluation = measure(
                 db, real, synthetic, spec=spec, rules=rules, formulas=formulas, pmse=pmse, pmse_columns=pmse_columns,
                 max_marginals=max_marginals, seed=seed, keys=keys, targets=targets, holdout=holdout, risk=risk,
-                match_id=match_id, checked=refuse_to_replace,
+                match_id=match_id, checked=refuse_to_replace, exclude_target_levels=exclude_target_levels,
             )
             counts.update(utility_rows=len(evaluation.utility), risk_rows=len(evaluation.risk),
                           verdict=evaluation.verdict().overall)
@@ -419,7 +422,7 @@ def evaluate(
         measured = risk and not (risk_rows["metric"] == "risk_skipped").all()
         request = _request(rules=rules, formulas=formulas, pmse=pmse, pmse_columns=pmse_columns,
                            max_marginals=max_marginals, seed=seed, keys=keys, targets=targets, holdout=holdout,
-                           risk=risk, match_id=match_id)
+                           risk=risk, match_id=match_id, exclude_target_levels=exclude_target_levels)
         versions = results.table_version(db, real), results.table_version(db, synthetic)
         details = results.details_table(evaluation, spec=evaluation.spec, request=request, versions=versions)
         outputs = {utility_ref: evaluation.utility, **({risk_ref: risk_rows} if measured else {}),
@@ -430,10 +433,12 @@ def evaluate(
 
 #: The arguments of :func:`evaluate` that decide its results (what a stored evaluation must have been asked).
 _REQUEST_ARGS = ("rules", "formulas", "pmse", "pmse_columns", "max_marginals", "seed", "keys", "targets", "holdout",
-                 "risk", "match_id")
+                 "risk", "match_id", "exclude_target_levels")
 
 
 def _request(**args: Any) -> dict[str, Any]:
+    if args.get("exclude_target_levels") is None:  # absent: results stored before the option stay current
+        args.pop("exclude_target_levels", None)
     return results.request_of(
         **{**args, "rules": [r if isinstance(r, Rule) else Rule.from_json(r) for r in args["rules"]],
            "formulas": [formula_and_family(f) for f in args["formulas"]],

@@ -41,6 +41,39 @@ Attribute disclosure per target (scope ``target | keys``; synthpop ``disclosure(
   data (s_K > 0 and one target value among them), the rest excluded as undefined: = DiSCO records / those records;
   ``TCAP_records`` is how many records it is defined on (TCAP is NaN on none).
 
+Levels left out (``exclude_target_levels``; synthpop ``disclosure(..., not.targetlev = ...)``). A level that tells
+an intruder nothing (``"no"``, ``0``, or the value 94 % of the records share) makes Dorig and DiSCO high without
+anything being disclosed. ``exclude_target_levels={"smsa": ["no"]}`` leaves such levels out: a record whose target
+value is left out counts 0 in the numerator of every attribute measure, and nothing else changes. In detail:
+
+* Dorig, DiSCO and DiSDiO: exactly synthpop's ``not.targetlev``. synthpop (R/disclosure.R, ``disclosure.synds``)
+  decides which cells are disclosive (``tab_ktd_p == 1``, ``tab_kts_p == 1``) on all records, then zeroes the rows
+  of the left-out levels in the count tables (``tab_exclude``) and divides by ``Nd``, the number of ALL original
+  records: so here the key still "determines" the target when all its records share one value, left-out or not
+  (a key whose synthetic records are 9 ``"no"`` and 1 ``"yes"`` does not determine ``"yes"``), and N stays N.
+* baseCAPd, CAPd, DCAP and TCAP: the same rule (a left-out record counts 0; n_K, s_K, n_T and every denominator
+  are on all records). Here synthpop differs, and this module deliberately does not follow it: synthpop keeps
+  baseCAPd on all levels (``tab_td`` is taken before the exclusions) but recomputes CAPd, DCAP and TCAP from the
+  tables with the left-out rows removed (``tab_ktd_p``, ``tab_kts_p`` and ``tab_kd`` after ``tab_exclude``), as if
+  the intruder knew that the record's value is not a left-out one. For a binary target with one level left out
+  that makes CAPd the share of the other level (every remaining n'_KT / n'_K is 1) while baseCAPd still counts the
+  left-out level, so the two (and DCAP) are no longer comparable. With one rule for all, each CAP measure is the
+  mean over the N records of the probability that the guess is right and informative, and DCAP against baseCAPd
+  still says whether the synthetic data beat guessing from the marginal.
+* ``TCAP_records``, the uniqueness measures (synthpop's UiO and repU also count only the remaining records once
+  levels are left out; here they are measures of the keys, not of one target), the equivalence classes and
+  l-diversity do not change.
+
+A level is a declared category of a categorical or boolean target (compared by value, as the target is), or a
+value in the domain of an integer or numeric target, which leaves out the spec's cell that holds it (a point cell
+such as ``[0]`` is that value alone; an interval cell is every value in it): the measures compare numeric targets
+by cell. A level outside the column's categories or domain, NULL, a level of a target that is not among the
+targets, or of a date or timestamp target, is an :class:`~synthsql.errors.InvalidParameterError` naming the table,
+column and level. The ``detail`` of each changed row names the levels left out and how many records had them.
+When no levels are given for a target (an empty list says "none, on purpose") and one value holds 90 % or more of
+the original records, the details suggest leaving it out, with the catalog key ``exclude_target_levels``
+(synthpop's 1-way check suggests ``not.targetlev`` likewise, from the level's share of the DiSCO records).
+
 Only integers leave the database. A database adds floating-point values in an order of its own (DuckDB's parallel
 hash aggregation, PostgreSQL's), so a SUM of the ratios n_KT / n_K changes in its last bits from run to run; the
 template returns instead, per class size n_K (s_K), the integer sum of n_KT^2 (n_KT s_KT) over the cells with that
@@ -69,8 +102,11 @@ correct answer (such a release does not reveal anything through these keys), not
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -83,7 +119,7 @@ from synthsql.connection import Database, connect
 from synthsql.discretize import encode
 from synthsql.engines import for_dialect
 from synthsql.errors import ColumnNotFoundError, EmptyTableError, InvalidParameterError, did_you_mean
-from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
+from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, special_name
 
 __all__ = [
     "attribute_disclosure",
@@ -97,19 +133,27 @@ __all__ = [
 COLUMNS = ["metric", "scope", "value", "detail"]
 _ALIAS = {"original": "o", "synthetic": "s"}  # the table aliases the templates use
 _IBIS_TYPE = {"integer": "int64", "numeric": "float64", "date": "date", "timestamp": "timestamp"}
+#: A target value that this share of the original records or more hold is suggested for ``exclude_target_levels``.
+SUGGEST_SHARE = Fraction(9, 10)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Key expressions (sqlglot)
 # --------------------------------------------------------------------------------------------------------------
+def _compiled(name: str, dtype: Any, build: Any, alias: str, dialect: str) -> exp.Expression:
+    """``build(column)`` on one column of type ``dtype``, as the sqlglot expression Ibis compiles for ``dialect``
+    (literals typed and escaped by Ibis and sqlglot), its column qualified by ``alias``."""
+    table = ibis.table({name: dtype}, name="t")
+    select = for_dialect(dialect).compiler().to_sqlglot(table.select(value=build(table[name])))
+    value = select.selects[0].unalias().copy()
+    for column in value.find_all(exp.Column):
+        column.set("table", exp.to_identifier(alias, quoted=True))
+    return value
+
+
 def _cell_code(col: ColumnSpec, alias: str, dialect: str) -> exp.Expression:
     """The spec's cell code of a numeric column, as the sqlglot expression Ibis compiles from ``encode``."""
-    table = ibis.table({col.name: _IBIS_TYPE[col.kind]}, name="t")
-    select = for_dialect(dialect).compiler().to_sqlglot(table.select(cell=encode(table[col.name], col)))
-    code = select.selects[0].unalias().copy()
-    for column in code.find_all(exp.Column):
-        column.set("table", exp.to_identifier(alias, quoted=True))
-    return code
+    return _compiled(col.name, _IBIS_TYPE[col.kind], lambda column: encode(column, col), alias, dialect)
 
 
 def _raw_text(col: ColumnSpec, alias: str) -> exp.Expression:
@@ -133,9 +177,7 @@ def _prefixed(text: exp.Expression) -> exp.Expression:
     )
 
 
-def key_expression(
-    columns: Sequence[ColumnSpec], alias: str, dialect: str, /, *, cells: bool = True
-) -> exp.Expression:
+def key_expression(columns: Sequence[ColumnSpec], alias: str, dialect: str, /, *, cells: bool = True) -> exp.Expression:
     """ONE text expression, never NULL, that is equal for two rows exactly when they agree on every column.
 
     Numeric columns give their cell code when ``cells`` (the code is never NULL: NULL has a cell), other columns
@@ -156,9 +198,7 @@ def key_expression(
 
 
 def _keys(columns: Sequence[ColumnSpec], dialect: str, *, cells: bool = True, prefix: str = "key") -> dict[str, Any]:
-    return {
-        f"{side}_{prefix}": key_expression(columns, alias, dialect, cells=cells) for side, alias in _ALIAS.items()
-    }
+    return {f"{side}_{prefix}": key_expression(columns, alias, dialect, cells=cells) for side, alias in _ALIAS.items()}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -166,9 +206,7 @@ def _keys(columns: Sequence[ColumnSpec], dialect: str, *, cells: bool = True, pr
 # --------------------------------------------------------------------------------------------------------------
 def _names(value: Any, label: str) -> list[str]:
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidParameterError(
-            f"The {label!r} parameter must be a list of column names. Got {value!r} instead."
-        )
+        raise InvalidParameterError(f"The {label!r} parameter must be a list of column names. Got {value!r} instead.")
     names = list(value)
     for name in names:
         if not isinstance(name, str):
@@ -233,6 +271,136 @@ def _check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidParameterError(f"The 'k' parameter must be an int >= 1. Got {k!r} instead.")
     return k
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A target level left out of the attribute measures: the spec's value, its cell code, and how it reads."""
+
+    value: Any
+    code: int
+    label: str
+
+
+def _check_levels(
+    real: str, targets: Sequence[ColumnSpec], levels: Mapping[str, Any] | None
+) -> dict[str, tuple[LeftOut, ...]]:
+    """The levels of ``exclude_target_levels`` per target, checked against the spec (see the module documentation).
+
+    A target given an empty list maps to ``()`` (none left out, on purpose: no suggestion); a target not named is
+    absent. Every problem is an :class:`~synthsql.errors.InvalidParameterError` naming the table, column and level.
+    """
+    if levels is None:
+        return {}
+    if not isinstance(levels, Mapping):
+        raise InvalidParameterError(
+            "The 'exclude_target_levels' parameter maps target columns to the levels to leave out, e.g. "
+            f"{{'smsa': ['no']}}. Got {levels!r} instead."
+        )
+    by_name = {c.name: c for c in targets}
+    out: dict[str, tuple[LeftOut, ...]] = {}
+    for name, given in levels.items():
+        if name not in by_name:
+            listed = ", ".join(map(repr, by_name)) or "none"
+            raise InvalidParameterError(
+                f"exclude_target_levels names the column {name!r} of table {real!r}, which is not a target of the "
+                f"disclosure measures.{did_you_mean(str(name), by_name)} Targets: {listed}."
+            )
+        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+            raise InvalidParameterError(
+                f"exclude_target_levels[{name!r}] must be a list of levels of the target column {name!r} of table "
+                f"{real!r}, e.g. [{given!r}]. Got {given!r}."
+            )
+        found: dict[int, LeftOut] = {}
+        for level in given:
+            left = _level(real, by_name[name], level)
+            if left.code in found and by_name[name].kind not in NUMERIC_KINDS:
+                raise InvalidParameterError(
+                    f"Level {level!r} of the target column {name!r} of table {real!r} is listed twice in "
+                    "exclude_target_levels."
+                )
+            found.setdefault(left.code, left)  # two values in one interval cell leave out that cell once
+        out[name] = tuple(found.values())
+    return out
+
+
+def _level(real: str, col: ColumnSpec, level: Any) -> LeftOut:
+    """One level of ``col`` to leave out: a declared category, or a value in the domain of a numeric column."""
+    where = f"the target column {col.name!r} of table {real!r}"
+    if level is None:
+        raise InvalidParameterError(
+            f"Level None of {where} cannot be left out: NULL is a value of its own in the disclosure measures, not a "
+            "level of the column's categories or domain."
+        )
+    if col.kind in ("categorical", "boolean"):
+        categories = list(col.categories or ())
+        for code, category in enumerate(categories):
+            if isinstance(category, bool) == isinstance(level, bool) and category == level:
+                return LeftOut(category, code, repr(category))
+        shown = ", ".join(map(repr, categories[:12])) + (", ..." if len(categories) > 12 else "")
+        hint = did_you_mean(str(level), [str(c) for c in categories])
+        folded = [c for c in categories if str(c).casefold() == str(level).casefold()]
+        if folded and not hint:
+            hint = f" Did you mean {folded[0]!r}?"
+        if isinstance(level, bool) and not all(isinstance(c, bool) for c in categories):
+            hint += ' (YAML reads an unquoted no, yes, on, off, true or false as a boolean: quote it, "no".)'
+        raise InvalidParameterError(f"Level {level!r} of {where} is not one of its categories ({shown}).{hint}")
+    if col.kind not in ("integer", "numeric"):
+        raise InvalidParameterError(
+            f"Level {level!r} of {where} cannot be left out: it is a {col.kind} column, and levels can be left out "
+            "of categorical, boolean, integer and numeric targets."
+        )
+    code = _numeric_cell(col, level)
+    if code is None:
+        specials = f"; special values {', '.join(col.specials)}" if col.specials else ""
+        raise InvalidParameterError(
+            f"Level {level!r} of {where} is not a number in the column's domain (its cells: "
+            f"{_bins_text(col)}{specials})."
+        )
+    return LeftOut(level, code, _cell_label(col, level, code))
+
+
+def _numeric_cell(col: ColumnSpec, level: Any) -> int | None:
+    """The cell code of ``level`` in a numeric column as :func:`synthsql.discretize.encode` assigns it (special
+    values, then points, then intervals, the top one closed), or None outside the domain or for a non-number."""
+    if col.kind == "numeric" and (isinstance(level, str) or (isinstance(level, float) and not math.isfinite(level))):
+        try:
+            name = special_name(level)
+        except InvalidParameterError:
+            return None
+        return col.special_code(name) if name in col.specials else None
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not math.isfinite(level):
+        return None
+    if col.kind == "integer" and not float(level).is_integer():
+        return None
+    bins = col.bins or ()
+    for code, b in enumerate(bins):
+        if b.is_point and level == b.lo:
+            return code
+    top = max(b.hi for b in bins)
+    for code, b in enumerate(bins):
+        if not b.is_point and b.lo <= level and (level < b.hi or level == b.hi == top):
+            return code
+    return None
+
+
+def _bin_text(col: ColumnSpec, code: int) -> str:
+    b = (col.bins or ())[code]
+    top = max(x.hi for x in col.bins or ())
+    return f"[{b.lo}]" if b.is_point else f"[{b.lo}, {b.hi}{']' if b.hi == top else ')'}"
+
+
+def _bins_text(col: ColumnSpec) -> str:
+    n = len(col.bins or ())
+    shown = [_bin_text(col, code) for code in range(min(n, 8))]
+    return ", ".join(shown) + (f", ... ({n} cells)" if n > 8 else "")
+
+
+def _cell_label(col: ColumnSpec, level: Any, code: int) -> str:
+    if code >= len(col.bins or ()):
+        return repr(special_name(level))
+    b = (col.bins or ())[code]
+    return repr(level) if b.is_point else f"{level!r} (cell {_bin_text(col, code)})"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -473,26 +641,96 @@ def attribute_disclosure(
     *,
     keys: Sequence[str],
     targets: Sequence[str],
+    exclude_target_levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> pd.DataFrame:
     """Attribute disclosure of each target from the keys: Dorig, DiSCO, DiSDiO, baseCAPd, CAPd, DCAP, TCAP (%).
 
     synthpop ``disclosure()`` and Taub et al. (2018); see the module documentation for the exact definitions.
+    ``exclude_target_levels`` maps a target to the levels that disclose nothing (synthpop's ``not.targetlev``):
+    records with them count 0 in every numerator, and every denominator stays all records (module documentation,
+    "Levels left out", for what that means for each measure and where synthpop differs).
     """
     db = connect(con)
     cols = _check_keys(db, real, synthetic, spec, keys)
     target_cols = _check_targets(db, real, synthetic, spec, targets, cols)
-    return _frame(_attribute_rows(db, real, synthetic, cols, target_cols))
+    left_out = _check_levels(real, target_cols, exclude_target_levels)
+    return _frame(_attribute_rows(db, real, synthetic, cols, target_cols, left_out))
+
+
+def left_out_flag(col: ColumnSpec, levels: Sequence[LeftOut], dialect: str, dtype: Any = "string") -> exp.Expression:
+    """TRUE for an original row (alias ``o``) whose target value is left out, FALSE or NULL otherwise (the template
+    reads it in a CASE); ``FALSE`` when no level is. The levels are the spec's values (checked by
+    :func:`_check_levels`); they reach the SQL as literals of a tree that Ibis types (``dtype``: the column's type in
+    the original table) and sqlglot escapes, never as pasted text. Numeric targets compare the spec's cell code."""
+    if not levels:
+        return exp.false()
+    if col.kind in NUMERIC_KINDS:
+        codes = [exp.Literal.number(level.code) for level in levels]
+        return exp.In(this=_cell_code(col, "o", dialect), expressions=codes)
+    values = [level.value for level in levels]
+    return _compiled(col.name, dtype, lambda column: column.isin(values), "o", dialect)
+
+
+def _top_level(col: ColumnSpec, text: Any) -> tuple[Any, str] | None:
+    """(value, label) of the target value the template returns as ``top_target`` (the encoded text of
+    :func:`key_expression`), when it is a level that could be left out; None for NULL or a value not declared."""
+    if text is None or text == "N":
+        return None
+    if col.kind in NUMERIC_KINDS:
+        code, bins = int(text), col.bins or ()
+        if col.kind not in ("integer", "numeric") or code >= len(bins) + len(col.specials):
+            return None
+        if code >= len(bins):
+            name = col.specials[code - len(bins)]
+            return name, repr(name)
+        b = bins[code]
+        return (b.lo, repr(b.lo)) if b.is_point else (b.lo, f"the cell {_bin_text(col, code)}")
+    value = str(text).split(":", 1)[1]
+    for category in col.categories or ():
+        if (str(category).lower() if isinstance(category, bool) else str(category)) == value:
+            return category, repr(category)
+    return None
+
+
+def _levels_note(
+    name: str, levels: Sequence[LeftOut] | None, left: int, top: tuple[Any, str] | None, top_records: int, n: int
+) -> str:
+    """The part of a detail that says which levels were left out, or suggests one to leave out."""
+    if levels:
+        return (
+            f"; left out: {', '.join(level.label for level in levels)}: {left} of {n} original records, counted 0 "
+            "in the numerators (synthpop not.targetlev)"
+        )
+    if levels is None and top is not None and n and Fraction(top_records, n) >= SUGGEST_SHARE:
+        value = json.dumps(top[0].item() if hasattr(top[0], "item") else top[0], default=str)
+        return (
+            f"; {top[1]} is {100 * top_records / n:.1f} % of the original records: if it tells nothing about a "
+            f"person, leave it out with exclude_target_levels: {{{name}: [{value}]}} (synthpop not.targetlev)"
+        )
+    return ""
 
 
 def _attribute_rows(
-    db: Database, real: str, synthetic: str, cols: Sequence[ColumnSpec], targets: Sequence[ColumnSpec]
+    db: Database,
+    real: str,
+    synthetic: str,
+    cols: Sequence[ColumnSpec],
+    targets: Sequence[ColumnSpec],
+    left_out: Mapping[str, Sequence[LeftOut]] | None = None,
 ) -> list[dict[str, Any]]:
+    left_out = left_out or {}
     keys = _keys(cols, db.dialect)
     rows = []
     for target in targets:
         scope = f"{target.name} | {','.join(c.name for c in cols)}"
-        note = _cells_note([*cols, target])
-        values = {**keys, **_keys([target], db.dialect, prefix="target")}
+        levels = left_out.get(target.name)
+        values = {
+            **keys,
+            **_keys([target], db.dialect, prefix="target"),
+            "original_left_out": left_out_flag(
+                target, levels or (), db.dialect, db.table(real).schema()[target.name] if levels else "string"
+            ),
+        }
         tree = templates.bind("attribute_disclosure", tables={"original": real, "synthetic": synthetic}, **values)
         names = [select.alias_or_name for select in tree.selects]
         parts = [dict(zip(names, raw, strict=True)) for raw in db.fetchall(tree)]
@@ -500,6 +738,10 @@ def _attribute_rows(
         n = int(r["records"] or 0)
         if n == 0:
             raise EmptyTableError(f"Table {real!r} is empty: there is no record whose disclosure risk to measure.")
+        top = _top_level(target, r["top_target"])
+        note = _cells_note([*cols, target]) + _levels_note(
+            target.name, levels, int(r["left_out"] or 0), top, int(r["top_records"] or 0), n
+        )
         # sum over records of n_kt / n_k (and s_kt / s_k): integer numerators per denominator, added exactly
         cap = _ratio_sum((p["size"], p["cap_sum"]) for p in parts if p["part"] == 1)
         dcap = _ratio_sum((p["size"], p["dcap_sum"]) for p in parts if p["part"] == 2 and p["size"] is not None)
@@ -511,7 +753,7 @@ def _attribute_rows(
             _row(
                 "baseCAPd",
                 scope,
-                _percent_of(Fraction(int(r["base_cap"]), n), n),
+                _percent_of(Fraction(int(r["base_cap"] or 0), n), n),
                 f"CAP of the marginal target distribution, sum of squared shares{note}",
             ),
             _row("CAPd", scope, _percent_of(cap, n), f"original attacking itself, {n} records{note}"),
@@ -542,6 +784,7 @@ def risk_measures(
     keys: Sequence[str],
     targets: Sequence[str],
     k: int = 5,
+    exclude_target_levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> pd.DataFrame:
     """Every disclosure-risk measure of a fully synthetic table, as rows of (metric, scope, value, detail).
 
@@ -549,6 +792,16 @@ def risk_measures(
     with k-anonymity (``k``) and l-diversity, and attribute disclosure (Dorig, DiSCO, DiSDiO, baseCAPd, CAPd, DCAP,
     TCAP) of each of ``targets``; the definitions, and how NULLs and numeric columns are treated, are in the
     module documentation. The counting is done in the database; only integer counts reach Python, which divides.
+
+    ``exclude_target_levels`` (target column -> levels, e.g. ``{"smsa": ["no"]}``) is synthpop's ``not.targetlev``:
+    records whose target value is one of those levels count 0 in the numerators of the attribute measures (Dorig,
+    DiSCO, DiSDiO, TCAP and the CAP measures), while which keys determine a target, the class sizes and every
+    denominator stay on all records, as synthpop does for Dorig and DiSCO. Unlike synthpop, the CAP measures
+    follow the same rule instead of being recomputed on the remaining records, so that baseCAPd, CAPd and DCAP stay
+    comparable (module documentation, "Levels left out"). A level must be a declared category, or a value in the
+    domain of an integer or numeric target (which leaves out its cell); anything else, or a column that is not a
+    target, is an :class:`~synthsql.errors.InvalidParameterError`. The details name the levels left out; without
+    any for a target, they suggest one that 90 % or more of the records share.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -562,10 +815,11 @@ def risk_measures(
     k = _check_k(k)
     cols = _check_keys(db, real, synthetic, spec, keys)
     target_cols = _check_targets(db, real, synthetic, spec, targets, cols)
+    left_out = _check_levels(real, target_cols, exclude_target_levels)
     modelled = list(spec.modelled)
     _check(db, real, synthetic, spec, [c.name for c in modelled], "compared")
     rows = _uniqueness_rows(_matches(db, real, synthetic, _keys(cols, db.dialect)), cols)
     rows += _exact_rows(_matches(db, real, synthetic, _keys(modelled, db.dialect, cells=False)), modelled)
     rows += _class_rows(db, real, synthetic, cols, target_cols, k)
-    rows += _attribute_rows(db, real, synthetic, cols, target_cols)
+    rows += _attribute_rows(db, real, synthetic, cols, target_cols, left_out)
     return _frame(rows)
