@@ -8,10 +8,11 @@ is bounded by the domain (the number of cells), never by the number of rows.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import ibis
@@ -39,6 +40,10 @@ MAX_MARGINAL_CELLS = 20_000_000
 #: store is made with another ``max_cells`` (``fit(..., max_aggregate_cells=...)``). Checked before the query runs.
 MAX_AGGREGATE_CELLS = 100_000_000
 GROUPING_SETS_PER_QUERY = 128
+#: The most (rows x modelled columns) values whose combination counts a store keeps in a temporary table when one
+#: request of marginals needs several queries (about 800 MB of temporary storage at 8 bytes a value, at worst when
+#: every row is distinct). Above it each query reads and encodes the table again.
+MAX_COMBINATION_VALUES = 100_000_000
 #: The most result rows one query of tree histograms may return (bounded before it runs; 40 bytes a row).
 MAX_HISTOGRAM_ROWS = 20_000_000
 
@@ -124,9 +129,10 @@ class AggregateStore:
         canonical = [self._ordered(s) for s in sets]
         missing = self._missing(canonical)
         self._check_cells(missing)
-        for start in range(0, len(missing), GROUPING_SETS_PER_QUERY):
-            chunk = missing[start : start + GROUPING_SETS_PER_QUERY]
-            self._cache.update({("marginal", c): v for c, v in self._count(chunk).items()})
+        chunks = [missing[i : i + GROUPING_SETS_PER_QUERY] for i in range(0, len(missing), GROUPING_SETS_PER_QUERY)]
+        with self._combinations(len(chunks) > 1) as combinations:
+            for chunk in chunks:
+                self._cache.update({("marginal", c): v for c, v in self._count(chunk, combinations).items()})
         out = []
         for columns, key in zip(sets, canonical, strict=True):
             counts = self._cache[("marginal", key)]
@@ -164,8 +170,35 @@ class AggregateStore:
             self._encoded_tree = self._db.compile(t.select(**codes) if codes else t.select(c0=ibis.literal(0)))
         return self._encoded_tree
 
-    def _count(self, sets: list[tuple[str, ...]]) -> dict[tuple[str, ...], np.ndarray]:
-        """Several marginals from one ``GROUP BY GROUPING SETS`` query over the encoded table.
+    @contextlib.contextmanager
+    def _combinations(self, wanted: bool) -> Iterator[exp.Table | None]:
+        """A temporary table of the rows counted per combination of every modelled column's cell (``c<i>``, ``n``),
+        when ``wanted`` (a request that needs several queries) and the table is within
+        :data:`MAX_COMBINATION_VALUES`; dropped when the request is answered.
+
+        Each query then reads encoded, already counted combinations instead of encoding and grouping the table
+        again: on a 30-column, 300k-row table PostgreSQL spent about 1.5 s of each query on that, in every one of the
+        ten queries of an evaluation's marginals.
+        """
+        columns = len(self.spec.modelled)
+        if not wanted or columns == 0 or self.spec.n_rows * columns > MAX_COMBINATION_VALUES:
+            yield None
+            return
+        codes = [exp.column(f"c{i}") for i in range(columns)]
+        encoded = exp.Subquery(this=self._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e")))
+        query = exp.select(*codes, exp.alias_(exp.Count(this=exp.Star()), "n")).from_(encoded).group_by(*codes)
+        name = f"_synthsql_combinations_{secrets.token_hex(6)}"
+        self._db.engine.create_temporary(name, query)
+        try:
+            yield exp.Table(this=exp.to_identifier(name, quoted=True))
+        finally:
+            self._db.engine.drop_temporary(name)
+
+    def _count(
+        self, sets: list[tuple[str, ...]], combinations: exp.Table | None = None
+    ) -> dict[tuple[str, ...], np.ndarray]:
+        """Several marginals from one ``GROUP BY GROUPING SETS`` query over the encoded table (or over the counted
+        ``combinations`` of :meth:`_combinations`).
 
         The rows are first counted per combination of the cells the sets use (one ``GROUP BY``), and the grouping
         sets sum those counts: an engine that expands every row once per grouping set (Spark) then expands the
@@ -187,8 +220,12 @@ class AggregateStore:
             expressions=[exp.Tuple(expressions=[exp.column(f"c{position[c]}") for c in s]) for s in sets]
         )
         keys = [exp.column(f"c{i}") for i in used]
-        encoded = exp.Subquery(this=self._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e")))
-        cells = exp.select(*keys, exp.alias_(exp.Count(this=exp.Star()), "n")).from_(encoded).group_by(*keys)
+        if combinations is None:
+            encoded = exp.Subquery(this=self._encoded(), alias=exp.TableAlias(this=exp.to_identifier("e")))
+            cells = exp.select(*keys, exp.alias_(exp.Count(this=exp.Star()), "n")).from_(encoded).group_by(*keys)
+        else:
+            counted = exp.Sum(this=exp.column("n"))
+            cells = exp.select(*keys, exp.alias_(counted, "n")).from_(combinations.copy()).group_by(*keys)
         total = exp.Cast(this=exp.Sum(this=exp.column("n")), to=exp.DataType.build("BIGINT"))
         query = exp.select(*keys, exp.alias_(total, "n")).from_(
             exp.Subquery(this=cells, alias=exp.TableAlias(this=exp.to_identifier("g")))

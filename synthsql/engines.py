@@ -370,6 +370,10 @@ class DuckDBEngine(Engine):
 #: compiled synthsql's long generated queries for minutes where running them took seconds. ``client_encoding``: text
 #: crosses as UTF-8 whatever the server's default.
 PINNED_POSTGRES_SETTINGS = {"standard_conforming_strings": "on", "jit": "off", "client_encoding": "UTF8"}
+#: The least ``work_mem`` a synthsql session runs with (raised to it when the server's is lower, never lowered): with
+#: PostgreSQL's default of 4MB, a query of 128 grouping sets over 300k distinct rows sorted the rows again for most
+#: sets (24 s); from 32MB it hashes them all in one pass (8.6 s).
+MIN_POSTGRES_WORK_MEM = "64MB"
 
 
 class PostgresEngine(Engine):
@@ -402,7 +406,8 @@ class PostgresEngine(Engine):
         self._pin_session()
 
     def _pin_session(self) -> None:
-        """Set the pinned session settings and read them back; refuse a session where one does not hold."""
+        """Set the pinned session settings and read them back; refuse a session where one does not hold. Raise
+        ``work_mem`` to :data:`MIN_POSTGRES_WORK_MEM` when it is lower."""
         raw = self.raw
         try:
             with raw.cursor() as cur:
@@ -415,6 +420,11 @@ class PostgresEngine(Engine):
                             f"({str(err).splitlines()[0]}); synthsql relies on it (see PINNED_POSTGRES_SETTINGS) "
                             "and will not run without it."
                         ) from None
+                cur.execute(
+                    "SELECT set_config('work_mem', %s, false) "
+                    "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(%s)",
+                    (MIN_POSTGRES_WORK_MEM, MIN_POSTGRES_WORK_MEM),
+                )
                 for name, value in PINNED_POSTGRES_SETTINGS.items():
                     cur.execute("SELECT current_setting(%s)", (name,))
                     (actual,) = cur.fetchone()

@@ -108,6 +108,31 @@ def test_grouping_sets_batch_equals_one_query_per_marginal(db, table):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_request_of_several_queries_counts_the_combinations_once(db, table, monkeypatch):
+    """Over GROUPING_SETS_PER_QUERY sets, the queries read one temporary table of counted cell combinations: the
+    counts equal those of queries that each read the table, and the temporary table is gone afterwards."""
+    import synthsql.aggregates as aggregates
+
+    name, spec, frame, _ = table
+    names = [c.name for c in spec.modelled]
+    sets = [s for k in (2, 3) for s in itertools.combinations(names, k)][:300]
+    created: list[str] = []
+    create = db.engine.create_temporary
+    monkeypatch.setattr(db.engine, "create_temporary", lambda n, q: (created.append(n), create(n, q)))
+    cached = AggregateStore(db, name, spec).marginals(sets)
+    assert len(created) == (1 if len(sets) > aggregates.GROUPING_SETS_PER_QUERY else 0)
+    for temporary in created:
+        with pytest.raises(Exception, match=temporary):  # dropped: reading it fails, naming it
+            db.engine.fetchall(f'SELECT COUNT(*) FROM "{temporary}"')
+    monkeypatch.setattr(aggregates, "MAX_COMBINATION_VALUES", 0)  # over the cap: every query reads the table
+    uncached = AggregateStore(db, name, spec).marginals(sets)
+    assert len(created) == (1 if len(sets) > aggregates.GROUPING_SETS_PER_QUERY else 0)
+    for subset, a, b in zip(sets, cached, uncached, strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=str(subset))
+    for subset, counts in list(zip(sets, cached, strict=True))[::37]:
+        np.testing.assert_array_equal(counts, pandas_marginal(frame, spec, subset), err_msg=str(subset))
+
+
 def test_answers_are_cached(db, table):
     name, spec, _, _ = table
     store = AggregateStore(db, name, spec)

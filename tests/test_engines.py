@@ -106,3 +106,22 @@ def test_a_read_only_database_is_refused_before_sampling(tmp_path, monkeypatch):
     monkeypatch.setattr("synthsql.pipeline.measure", lambda *a, **k: pytest.fail("measured before checking"))
     with pytest.raises(synthsql.TargetError, match=r"^DuckDB cannot create the table 'cps1988__utility'.*read-only"):
         synthsql.evaluate(db, real="cps1988", synthetic="cps1988")
+
+
+@pytest.mark.postgres
+def test_postgres_sessions_get_enough_work_mem_and_keep_a_larger_one(postgres_db):
+    """128 grouping sets hash in one pass only with enough work_mem (the default 4MB sorted the rows again per set);
+    a session whose work_mem is already larger keeps it."""
+    from synthsql.engines import MIN_POSTGRES_WORK_MEM
+
+    assert postgres_db.engine.fetchall("SELECT pg_size_bytes(current_setting('work_mem')) >= pg_size_bytes('64MB')") == [
+        (True,)
+    ]
+    assert MIN_POSTGRES_WORK_MEM == "64MB"
+    from tests.conftest import PG_URL
+
+    larger = synthsql.connect(PG_URL, options="-c work_mem=256MB")
+    try:
+        assert larger.engine.fetchall("SHOW work_mem") == [("256MB",)]
+    finally:
+        larger.raw.close()

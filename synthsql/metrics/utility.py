@@ -107,12 +107,8 @@ def marginal_details(
     db = connect(con)
     names = [c.name for c in spec.modelled]
     stores = AggregateStore(db, real, spec), AggregateStore(db, synthetic, spec)
-    singles = [(name,) for name in names]
-    counts = [store.marginals(singles) if singles else [] for store in stores]
-    one_way = {name: (a, b) for name, a, b in zip(names, counts[0], counts[1], strict=True)}
-    pairs = pd.DataFrame(columns=["metric", "scope", "value", "detail"])
     rng = np.random.default_rng(seed)
-    rows = []
+    measured: list[tuple[int, list[tuple[str, ...]], str]] = []
     for k in (1, 2, 3):
         every = list(itertools.combinations(names, k))
         if not every:
@@ -123,7 +119,16 @@ def marginal_details(
             picked = sorted(rng.choice(len(every), size=max_marginals, replace=False).tolist())
             chosen = [every[i] for i in picked]
             detail = f"{max_marginals} of {len(every)} {k}-way marginals, seed {seed}"
-        frame = _tvd_rows(stores, k, chosen)  # the 1-way counts are the store's, read above
+        measured.append((k, chosen, detail))
+    for store in stores:  # one request per table: its queries share one count of the cell combinations
+        store.marginals([subset for _, chosen, _ in measured for subset in chosen])
+    singles = [(name,) for name in names]
+    counts = [store.marginals(singles) if singles else [] for store in stores]
+    one_way = {name: (a, b) for name, a, b in zip(names, counts[0], counts[1], strict=True)}
+    pairs = pd.DataFrame(columns=["metric", "scope", "value", "detail"])
+    rows = []
+    for k, chosen, detail in measured:
+        frame = _tvd_rows(stores, k, chosen)  # from the counts the stores hold
         if k == 2:
             pairs = frame
         values = frame["value"]
