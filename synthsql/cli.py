@@ -262,7 +262,7 @@ def _report(args: argparse.Namespace, console) -> None:  # type: ignore[no-untyp
     with console.status(f"drawing the report {path}"):
         write_report(
             path, db, real=table.source, synthetic=table.target_name, spec=spec, evaluation=evaluation, model=model,
-            catalog=text, thresholds=table.thresholds,
+            catalog=text, thresholds=table.thresholds, rules=table.edit_rules(),
         )
     console.print(f"wrote {path}")
 

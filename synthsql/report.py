@@ -2,22 +2,28 @@
 
 :func:`render_report` computes what it shows in the database (one-way marginals through
 :class:`~synthsql.aggregates.AggregateStore`, two-way TVDs through :func:`~synthsql.metrics.utility.marginal_tvd`,
-and :func:`~synthsql.evaluate` when no evaluation is given) and returns one HTML document with seven sections:
+the quantiles of numeric columns through :func:`column_quantiles`, and :func:`~synthsql.evaluate` when no evaluation
+is given) and returns one HTML document with eight sections:
 
 1. **Summary**: the tables, their rows, the method and its parameters, (epsilon, delta) for a differentially private
    model, and the key figures (mean two-way TVD, k-marginal score, pMSE ratios, headline risk numbers), each with a
    one-line reading in plain language.
 2. **Columns**: for each modelled column a bar chart of the share of rows in each cell (categories or bins, and the
    NULL cell), real and synthetic side by side, with the column's TVD (and KS, Wasserstein-1 for numeric columns) in
-   the caption; identifier and excluded columns are listed as such.
-3. **Pairs**: a heatmap of the TVD of every two-way marginal, with a colour scale, values in tooltips.
-4. **Regression**: per GLM formula a forest plot of the real and synthetic confidence intervals, and a table with
+   the caption; identifier and excluded columns are listed as such. Under each numeric column a QQ plot of the two
+   tables' quantiles from the minimum through p0.1, p1, p5, the deciles, p95, p99 and p99.9 to the maximum, so that
+   the tails show (on log axes for a non-negative column with a long upper tail, :func:`qq_scale`), beside a table of
+   the same statistics.
+3. **Edit rules**: each rule of the evaluation with its text, and the records that break it in each table (count
+   and share); a rule every real record meets and some synthetic record breaks is flagged.
+4. **Pairs**: a heatmap of the TVD of every two-way marginal, with a colour scale, values in tooltips.
+5. **Regression**: per GLM formula a forest plot of the real and synthetic confidence intervals, and a table with
    their overlap (Karr et al. 2006) and standardised difference.
-5. **Disclosure risk**: the risk rows of the evaluation with a plain-language explanation of each measure, values
+6. **Disclosure risk**: the risk rows of the evaluation with a plain-language explanation of each measure, values
    that call for attention highlighted.
-6. **Privacy ledger**: each noisy measurement of a differentially private model (step, columns, mechanism, rho,
+7. **Privacy ledger**: each noisy measurement of a differentially private model (step, columns, mechanism, rho,
    sigma) with the totals.
-7. **Catalog**: the YAML catalog the table was built from, when given.
+8. **Catalog**: the YAML catalog the table was built from, when given.
 
 The file works offline: CSS is inline, plots are inline SVG drawn here, there is no script, font or image to fetch.
 Every name and value that comes from the data is escaped.
@@ -31,10 +37,12 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -43,20 +51,30 @@ from synthsql.connection import Database, connect
 from synthsql.metrics.fitness import finite_number, statistic_flag
 from synthsql.metrics.registry import GROUPS, METRICS, base_name, metric_info
 from synthsql.metrics.utility import marginal_tvd, tvd
-from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
+from synthsql.rules import Rule
+from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
 from synthsql.verdict import Verdict, judge
 
 if TYPE_CHECKING:
     from synthsql.evaluate import Evaluation
     from synthsql.model import Model
 
-__all__ = ["render_report", "write_report", "RISK_EXPLANATIONS"]
+__all__ = ["QQ_PROBS", "RISK_EXPLANATIONS", "column_quantiles", "qq_scale", "render_report", "write_report"]
 
 REAL = "#2c6fbb"  # blue
 SYNTHETIC = "#e07b24"  # orange
 MAX_BARS = 30  # categories shown per column; the rest are pooled into one bar
 MAX_BINS = 60  # numeric cells shown per column; beyond that, neighbours are merged
 LABEL_CHARS = 22
+TICK_CHAR = 6.5  # width of a tick label's character at 11px, generously
+#: The probabilities of the quantiles compared in each numeric column's QQ plot: the minimum, the far tails, the
+#: deciles and the maximum (17 points).
+QQ_PROBS = (0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
+#: A column's upper tail is long when q99 - q50 is more than this multiple of q50 - q1 (a quantile skewness
+#: (q99 + q1 - 2 q50) / (q99 - q1) above 0.5; 1 for a symmetric distribution).
+TAIL_RATIO = 3.0
+#: ... and its positive values span more than this factor (the largest over the smallest positive quantile).
+LOG_SPAN = 10.0
 
 #: What each risk measure means, from the metric registry (:mod:`synthsql.metrics.registry`).
 RISK_EXPLANATIONS: dict[str, str] = {m.name: m.explanation for m in METRICS.values() if m.group == "risk"}
@@ -96,6 +114,7 @@ def render_report(
     catalog: str | Mapping[str, Any] | os.PathLike[str] | None = None,
     title: str | None = None,
     thresholds: Mapping[str, Any] | None = None,
+    rules: Iterable[Rule | Mapping[str, Any]] | None = None,
 ) -> str:
     """The HTML report on ``synthetic`` against ``real``, as one self-contained document (a string).
 
@@ -104,7 +123,12 @@ def render_report(
     rows give the regression section and its ``risk`` rows, when it has them, the risk section); ``model`` the fitted
     model (method, parameters, and for a differentially private one the budget and ledger); ``catalog`` the YAML
     catalog as text, a mapping, or a path to the file; ``thresholds`` the catalog table's own thresholds for the
-    verdict (:func:`synthsql.verdict.judge`) that opens the report.
+    verdict (:func:`synthsql.verdict.judge`) that opens the report; ``rules`` the edit rules the evaluation checked
+    (:class:`~synthsql.rules.Rule` objects or catalog mappings; default: the model's), whose texts the rule table
+    shows beside the evaluation's violation counts.
+
+    Besides what the evaluation holds, the report reads one thing from the database: the quantiles of each numeric
+    column in both tables (:func:`column_quantiles`, exact and computed there) for the QQ plots.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -141,11 +165,14 @@ def render_report(
     column_tvd = {c.name: tvd(a, b) for c, a, b in zip(modelled, one_way[0], one_way[1], strict=True)}
     verdict = judge(utility, risk, thresholds=thresholds)
     levels = _levels(verdict)
+    quantiles = column_quantiles(db, real, modelled), column_quantiles(db, synthetic, modelled)
+    texts = _rule_texts(rules if rules is not None else getattr(model, "rules", ()) or ())
 
     heading = title or f"Synthetic data report: {synthetic}"
     sections = [
         _summary(real, synthetic, spec, rows, model, utility, risk, pairs, column_tvd, verdict, levels),
-        _columns_section(spec, modelled, one_way, utility, columns, column_tvd),
+        _columns_section(spec, modelled, one_way, utility, columns, column_tvd, quantiles),
+        _rules_section(_frame(getattr(evaluation, "rules", None)), texts, levels),
         _pairs_section(modelled, pairs),
         _glm_section(glm, utility, levels),
         _risk_section(risk, levels),
@@ -162,8 +189,9 @@ def render_report(
         f"<title>{_e(heading)}</title><style>{_CSS}</style></head>\n<body>\n"
         f'<header><h1>{_e(heading)}</h1><p class="sub">{_e(synthetic)} against {_e(real)} · synthsql {__version__}'
         f"</p><nav>{nav}</nav></header>\n<main>\n" + "\n".join(sections) + "\n</main>\n"
-        '<footer>Computed in the database by synthsql: only aggregates (counts, TVDs, model fits, risk counts) '
-        "were read; no row of either table is in this file except as a category or bin label.</footer>\n"
+        '<footer>Computed in the database by synthsql: only aggregates (counts, TVDs, quantiles, model fits, risk '
+        "counts) were read; no row of either table is in this file except as a category or bin label, or as a "
+        "quantile of a numeric column (its minimum and maximum included).</footer>\n"
         "</body></html>\n"
     )
 
@@ -179,6 +207,7 @@ def write_report(path: str | os.PathLike[str], con: Database | Any, /, **kwargs:
 _SECTIONS = [
     ("summary", "Summary"),
     ("columns", "Columns"),
+    ("rules", "Edit rules"),
     ("pairs", "Pairs"),
     ("glm", "Regression"),
     ("risk", "Disclosure risk"),
@@ -352,8 +381,9 @@ def _summary(
     if column_tvd:
         worst = max(column_tvd, key=lambda k: column_tvd[k])
         worst_tvd = column_tvd[worst]
-        cards.append(("Worst column", _e(_short(worst)), f"Its distribution differs by TVD {_num(worst_tvd, 3)} "
-                      f"({_pct(worst_tvd)} of the rows in another cell).", ""))
+        reading = (f"Its distribution differs by TVD {_num(worst_tvd, 3)} ({_pct(worst_tvd)} of the rows in another "
+                   "cell).")
+        cards.append(("Worst column", _e(_short(worst)), reading, ""))
     for name, label in (("s_pmse_cells", "pMSE ratio (cells)"), ("s_pmse_cart", "pMSE ratio (CART)"),
                         ("s_pmse_logit", "pMSE ratio (logistic)")):
         hit = _metric(utility, name)
@@ -380,6 +410,11 @@ _GROUP_SECTION = {"fit_for_purpose": "columns", "global": "pairs", "outcome_spec
 MAX_VERDICT_ROWS = 40  # problems listed under the verdict; the rest are counted
 
 
+def _section_of(metric: str, group: str) -> str:
+    """The section that shows a verdict row: the group's, the rule table for an edit rule."""
+    return "rules" if metric == "rule_violation_rate" else _GROUP_SECTION[group]
+
+
 def _card_level(levels: Levels, metric: str, scope: str) -> str:
     level = levels.get((metric, scope), (None, ""))[0]
     return {"pass": "good", "warn": "fair", "fail": "poor"}.get(level or "", "")
@@ -401,7 +436,8 @@ def _verdict_block(verdict: Verdict) -> str:
     for r in problems.head(MAX_VERDICT_ROWS).itertuples(index=False):
         explain = metric_info(r.metric).explanation
         rows.append(f'<tr class="{"bad" if r.level == "fail" else "warn"}"><td>{_badge(r.level)}</td>'
-                    f'<td><a href="#{_GROUP_SECTION[r.group]}"><code title="{_e(explain)}">{_e(r.metric)}</code></a>'
+                    f'<td><a href="#{_section_of(r.metric, r.group)}">'
+                    f'<code title="{_e(explain)}">{_e(r.metric)}</code></a>'
                     f'</td><td>{_scope(r.scope)}</td><td class="detail">{_e(r.why)}</td></tr>')
     more = len(problems) - MAX_VERDICT_ROWS
     listing = (
@@ -439,15 +475,15 @@ def _risk_cards(risk: pd.DataFrame, levels: Levels) -> list[tuple[str, str, str,
     if rep is not None:
         uio = lookup.get(("UiO", rep[0]), math.nan)
         level = _risk_level(levels, "repU", rep[0])[0]
-        cards.append(("Replicated uniques", f"{rep[1]:.2f}%",
-                      f"of original records are unique on the keys and unique in the synthetic data too "
-                      f"(unique in the original: {uio:.2f}%).", _css_level(level)))
+        reading = (f"of original records are unique on the keys and unique in the synthetic data too "
+                   f"(unique in the original: {uio:.2f}%).")
+        cards.append(("Replicated uniques", f"{rep[1]:.2f}%", reading, _css_level(level)))
     disco = worst("DiSCO")
     if disco is not None:
         level = _risk_level(levels, "DiSCO", disco[0])[0]
-        cards.append(("DiSCO (highest target)", f"{disco[1]:.2f}%",
-                      f"of original records have their {disco[0].split(' | ')[0]} correctly disclosed by the "
-                      "synthetic data from their keys.", _css_level(level)))
+        reading = (f"of original records have their {disco[0].split(' | ')[0]} correctly disclosed by the "
+                   "synthetic data from their keys.")
+        cards.append(("DiSCO (highest target)", f"{disco[1]:.2f}%", reading, _css_level(level)))
     copies = worst("unique_exact_match_pct")
     if copies is not None:
         level = _risk_level(levels, "unique_exact_match_pct", copies[0])[0]
@@ -455,10 +491,10 @@ def _risk_cards(risk: pd.DataFrame, levels: Levels) -> list[tuple[str, str, str,
                       "of the original's unique records appear unchanged in the synthetic data.", _css_level(level)))
     for metric, label, text in (
         ("membership_auc", "Membership AUC", "0.5 means an attacker cannot tell who was in the training data."),
-        ("closer_to_training_share", "Closer to training", "Share of synthetic records nearer the training rows "
-         "than the holdout; 0.5 is ideal."),
-        ("inference_risk", "Attribute inference (highest)", "Attacker's gain over guessing for people outside the "
-         "data; 0 is no gain."),
+        ("closer_to_training_share", "Closer to training",
+         "Share of synthetic records nearer the training rows than the holdout; 0.5 is ideal."),
+        ("inference_risk", "Attribute inference (highest)",
+         "Attacker's gain over guessing for people outside the data; 0 is no gain."),
         ("expected_match_risk_pct", "Expected match risk", "Expected correct re-identifications, % of targets."),
     ):
         hit = worst(metric)
@@ -483,6 +519,7 @@ def _columns_section(
     utility: pd.DataFrame,
     columns: pd.DataFrame,
     column_tvd: Mapping[str, float],
+    quantiles: tuple[Mapping[str, Sequence[float]], Mapping[str, Sequence[float]]] = ({}, {}),
 ) -> str:
     per_column: dict[str, dict[str, float]] = {}
     if not utility.empty and "metric" in utility:
@@ -503,9 +540,12 @@ def _columns_section(
         note = "" if len(shown) == col.cells else f" · {col.cells} cells, shown as {len(shown)}"
         svg = _bar_chart(col.name, shown, a, b, (int(real.sum()), int(syn.sum())))
         role = f' <span class="badge">{_e(col.role)}</span>' if col.role else ""
+        pair = (quantiles[0].get(col.name), quantiles[1].get(col.name)) if col.kind in NUMERIC_KINDS else None
+        table = _stats_table(col, stats, pair)
+        detail = f'<div class="dist">{_qq_figure(col, *pair)}{table}</div>' if pair is not None else table
         cards.append(
             f'<figure class="column"><h3>{_e(col.name)} <span class="kind">{_e(col.kind)}</span>{role}</h3>{svg}'
-            f"<figcaption>{' · '.join(caption)}{_e(note)}</figcaption>{_stats_table(col, stats)}</figure>"
+            f"<figcaption>{' · '.join(caption)}{_e(note)}</figcaption>{detail}</figure>"
         )
     others = [c for c in spec.columns if not c.modelled]
     listed = ""
@@ -520,7 +560,16 @@ def _columns_section(
               f'<span class="swatch" style="background:{SYNTHETIC}"></span>synthetic · share of rows in each cell '
               "(category or bin; the last cell holds NULLs and values outside the described domain). Hover a bar "
               "for its numbers. TVD is half the sum of the absolute share differences over all cells: the share of "
-              "rows in another cell.</p>")
+              "rows in another cell. Under each numeric column, a QQ plot: each point is one quantile, the real "
+              "table's on the horizontal axis and the synthetic table's on the vertical, at the minimum, p0.1, p1, "
+              "p5, the deciles, p95, p99, p99.9 and the maximum (hollow points: the minimum and maximum); on the "
+              "dashed diagonal the two agree, above it the synthetic quantile is larger. Quantiles are discrete, "
+              "values of the data (the smallest value whose cumulative share reaches p), NULLs left out, computed "
+              f"in the database. Both axes are logarithmic for an integer or numeric column whose real values are "
+              f"non-negative with a long upper tail (q99 − q50 more than {TAIL_RATIO:g} × (q50 − q1)) over more "
+              f"than a factor of {LOG_SPAN:g} (largest over smallest positive quantile); when either table has a "
+              "zero or a negative value there, the axes are a symmetric log, sign(x)·log10(1 + |x|/c), linear "
+              "below c, the power of ten at or below the smallest positive quantile.</p>")
     return (f'<section id="columns"><h2>Columns: real and synthetic distributions</h2>{legend}'
             f'<div class="grid">{"".join(cards)}</div>{listed}</section>')
 
@@ -588,18 +637,20 @@ def _bar_chart(name: str, labels: Sequence[str], real: np.ndarray, syn: np.ndarr
     plot_w = max(260.0, n * group)
     gx = plot_w / n
     # A label rotated by 45 degrees reaches about 0.72 of its length to the left of its bar.
-    left = max(46.0, len(shown[0]) * 6.0 * 0.72 - gx / 2 + 6) if rotate else 46.0
+    left = max(46.0, len(shown[0]) * TICK_CHAR * 0.72 - gx / 2 + 6) if rotate else 46.0
     top_pad, plot_h = 26.0, 150.0
-    bottom = (min(longest, LABEL_CHARS) * 6.0 * 0.72 + 26) if rotate else 34.0
+    bottom = (min(longest, LABEL_CHARS) * TICK_CHAR * 0.72 + 26) if rotate else 34.0
     width, height = left + plot_w + 10, top_pad + plot_h + bottom
     top, step = _nice_top(float(max(p.max(initial=0), q.max(initial=0))))
     bw = max(1.5, (gx - 4) / 2)
     out = [
-        f'<svg class="column-chart" data-column="{_e(name)}" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img">'
-        f"<title>{_e(name)}: share of rows per cell, real and synthetic</title>"
+        (
+            f'<svg class="column-chart" data-column="{_e(name)}" xmlns="http://www.w3.org/2000/svg" '
+            f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img">'
+            f"<title>{_e(name)}: share of rows per cell, real and synthetic</title>"
+        )
     ]
-    ticks = int(round(top / step))
+    ticks = round(top / step)
     for k in range(ticks + 1):
         y = top_pad + plot_h - plot_h * (k * step) / top
         out.append(f'<line class="gl" x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}"/>'
@@ -635,11 +686,24 @@ def _bar_chart(name: str, labels: Sequence[str], real: np.ndarray, syn: np.ndarr
     return "".join(out)
 
 
-def _stats_table(col: ColumnSpec, stats: pd.DataFrame | None) -> str:
-    if stats is None or stats.empty or col.kind not in NUMERIC_KINDS:
+def _stats_table(
+    col: ColumnSpec,
+    stats: pd.DataFrame | None,
+    quantiles: tuple[Sequence[float] | None, Sequence[float] | None] | None = None,
+) -> str:
+    """The summary statistics of a numeric column side by side: those of the evaluation's ``columns`` frame, and
+    the tail quantiles (p0.1, p1, p5, p95, p99, p99.9) of the QQ plot's."""
+    if col.kind not in NUMERIC_KINDS:
         return ""
-    wanted = ["mean", "sd", "min", "p10", "p50", "p90", "max", "null_share"]
-    by = {r["statistic"]: r for r in stats.to_dict("records")}
+    wanted = ["mean", "sd", "min", "p0.1", "p1", "p5", "p10", "p50", "p90", "p95", "p99", "p99.9", "max",
+              "null_share"]
+    by: dict[str, Mapping[str, Any]] = {}
+    if quantiles is not None:
+        for i, p in enumerate(QQ_PROBS):
+            a, b = (q[i] if q is not None else math.nan for q in quantiles)
+            by[_p_label(p)] = {"real": a, "synthetic": b}
+    if stats is not None and not stats.empty:
+        by.update({r["statistic"]: r for r in stats.to_dict("records")})
     cells = []
     for key in wanted:
         if key not in by:
@@ -647,6 +711,10 @@ def _stats_table(col: ColumnSpec, stats: pd.DataFrame | None) -> str:
         r = by[key]
         if key == "null_share":
             a, b = _pct(r["real"], 2), _pct(r["synthetic"], 2)
+        elif key == "sd" and col.kind in ("date", "timestamp"):  # epoch days or microseconds: in days
+            per_day = 1 if col.kind == "date" else _DAY_US
+            a, b = (f"{_num(float(v) / per_day)} days" if finite_number(v) else "—"
+                    for v in (r["real"], r["synthetic"]))
         elif key == "sd" or col.kind not in ("date", "timestamp"):
             a, b = _num(r["real"]), _num(r["synthetic"])
         else:
@@ -658,6 +726,375 @@ def _stats_table(col: ColumnSpec, stats: pd.DataFrame | None) -> str:
     if not cells:
         return ""
     return f'<table class="stats"><tr><th></th><th>real</th><th>synthetic</th></tr>{"".join(cells)}</table>'
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 2b. Quantiles of numeric columns: QQ plots
+# --------------------------------------------------------------------------------------------------------------
+def column_quantiles(
+    con: Database | Any, table: str, columns: Sequence[ColumnSpec], probs: Sequence[float] = QQ_PROBS
+) -> dict[str, list[float]]:
+    """The discrete quantiles at ``probs`` of each numeric column of ``table``, computed in the database.
+
+    Dates are measured as epoch days and timestamps as epoch microseconds (:func:`~synthsql.schema.numeric_value`),
+    every value as a double. A quantile is a value of the data, the smallest whose cumulative count reaches p · n
+    (SQL's ``percentile_disc``; p = 0 is the minimum, p = 1 the maximum), NULLs left out: the same numbers
+    :func:`~synthsql.metrics.fitness.column_summary` gives for the deciles, the same bits on every backend. The numeric
+    columns are stacked into one (column, value) relation and all their quantiles found together by exact histogram
+    refinement (:meth:`~synthsql.connection.Database.quantiles`): a few aggregate queries over the table in bounded
+    memory, whatever the number of columns, and never a row in Python. A column without a value is left out; a
+    DOUBLE column's NaN and infinities take the ranks SQL orders them at.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 250 AS x, 'a' AS c FROM range(1000) r(i)")
+    >>> column_quantiles(db, "t", ss.describe(db, "t").columns, probs=(0, 0.001, 0.5, 0.999, 1))
+    {'x': [0.0, 0.0, 124.0, 249.0, 249.0]}
+    """
+    db = connect(con)
+    numeric = [c for c in columns if c.kind in NUMERIC_KINDS]
+    if not numeric:
+        return {}
+    t = db.table(table)
+    stacked = ibis.union(
+        *(
+            t.select(col=ibis.literal(i, type="int32"), x=numeric_value(t[c.name], c.kind).cast("float64"))
+            for i, c in enumerate(numeric)
+        )
+    )
+    found = db.quantiles(stacked.filter(ibis._.x.notnull()), "x", list(probs), by="col")
+    return {c.name: [float(v) for v in found[i]] for i, c in enumerate(numeric) if found.get(i) is not None}
+
+
+def qq_scale(kind: str, real: Sequence[float], synthetic: Sequence[float]) -> tuple[str, float, str]:
+    """``(scale, c, why)``: the axes of a QQ plot of a column of ``kind`` from its quantiles at :data:`QQ_PROBS`.
+
+    ``"log"`` for an integer or numeric column whose real values are non-negative (the real minimum is at least 0),
+    with a long upper tail, q99 − q50 > :data:`TAIL_RATIO` · (q50 − q1), and positive values spanning more than a
+    factor :data:`LOG_SPAN` (the largest quantile of either table over the smallest positive one), when every
+    quantile of both tables is positive; ``"symlog"`` for such a column when a quantile of either table is zero or
+    negative (zero-inflated amounts, or synthetic values below the real range): sign(x) · log10(1 + |x| / c), linear
+    below ``c``, the power of ten at or below the smallest positive quantile. Otherwise, and always for dates and
+    timestamps, ``"linear"``. ``why`` says which in words, with the tail ratio.
+
+    >>> probs = dict(zip(QQ_PROBS, range(len(QQ_PROBS)), strict=True))
+    >>> def quantiles(q1, q50, q99, low=0.0, high=None):
+    ...     values = [q1] * len(QQ_PROBS)
+    ...     values[0] = low if low is not None else q1
+    ...     for p, i in probs.items():
+    ...         values[i] = q50 if 0.1 <= p <= 0.9 else q99 if p > 0.9 else values[i]
+    ...     values[-1] = high if high is not None else q99
+    ...     return values
+    >>> qq_scale("numeric", quantiles(70, 520, 2200, low=50), quantiles(70, 500, 2500, low=50))[:2]  # wage-like
+    ('log', 1.0)
+    >>> qq_scale("numeric", quantiles(0, 2500, 44000), quantiles(0, 2400, 40000))[:2]  # zero-inflated income
+    ('symlog', 1000.0)
+    >>> qq_scale("integer", quantiles(4, 12, 18), quantiles(4, 12, 18))[0]  # education in years
+    'linear'
+    """
+    if kind not in ("integer", "numeric"):
+        return "linear", 1.0, "linear axes (dates and times)"
+    at = dict(zip(QQ_PROBS, real, strict=True))
+    q1, q50, q99 = at[0.01], at[0.5], at[0.99]
+    values = [float(v) for v in (*real, *synthetic) if finite_number(v)]
+    if not all(finite_number(v) for v in (q1, q50, q99)) or not values:
+        return "linear", 1.0, "linear axes"
+    ratio = (q99 - q50) / (q50 - q1) if q50 > q1 else math.inf if q99 > q50 else math.nan
+    tail = (f"q99 − q50 = {_num(ratio, 3)} × (q50 − q1)" if finite_number(ratio)
+            else "q1 = q50 < q99" if ratio == math.inf else "q1 = q50 = q99")
+    positive = [v for v in values if v > 0]
+    span = max(positive) / min(positive) if positive else 1.0
+    skewed = ratio > TAIL_RATIO and not any(v < 0 for v in real) and span > LOG_SPAN
+    if not skewed:
+        return "linear", 1.0, f"linear axes ({tail})"
+    if min(values) > 0:
+        return "log", 1.0, f"log axes: a long upper tail ({tail}), quantiles spanning a factor of {_num(span, 3)}"
+    c = 10.0 ** math.floor(math.log10(min(positive)))
+    below = "negative values" if min(values) < 0 else "zeros"
+    return "symlog", c, f"symmetric log axes, linear below {_num(c)}: a long upper tail ({tail}) and {below}"
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """A QQ plot's scale (both axes share it): where a value lies, in the transformed units, and the ticks."""
+
+    scale: str  # "linear", "log" or "symlog"
+    c: float
+    kind: str  # the column's kind: dates and timestamps get date labels
+
+    def f(self, x: float) -> float:
+        if self.scale == "log":
+            return math.log10(x)
+        if self.scale == "symlog":
+            return math.copysign(math.log10(1 + abs(x) / self.c), x)
+        return x
+
+    def ticks(self, lo: float, hi: float) -> list[tuple[float, str]]:
+        """The ticks in ``[lo, hi]`` (values, not transformed) with their labels."""
+        if self.scale == "log":
+            values = _log_ticks(lo, hi)
+        elif self.scale == "symlog":
+            values = _symlog_ticks(lo, hi, self.c)
+        elif self.kind in ("date", "timestamp"):
+            return _time_ticks(lo, hi, self.kind)
+        else:
+            values = _linear_ticks(lo, hi)
+        for digits in range(3, 17):  # as many digits as it takes for the labels to differ
+            labels = [_tick_label(v, digits) for v in values]
+            if len(set(labels)) == len(labels):
+                break
+        return list(zip(values, labels, strict=True))
+
+
+def _tick_label(x: float, digits: int = 3) -> str:
+    return _num(x, digits) if x == 0 or abs(x) >= 1e-3 else f"{x:.{digits}g}"
+
+
+def _linear_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    if not hi > lo:
+        return [lo]
+    raw = (hi - lo) / target
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    first = math.ceil(lo / step - 1e-9)
+    last = math.floor(hi / step + 1e-9)
+    places = 1 - math.floor(math.log10(step))  # the decimals of a multiple of step (1, 2, 2.5 or 5 times 10^k)
+    return [round(k * step, places) + 0.0 for k in range(first, last + 1)]
+
+
+def _thin(values: list[float], most: int = 6) -> list[float]:
+    """Every k-th of ``values`` so that at most ``most`` are left."""
+    return values[:: math.ceil(len(values) / most)] if len(values) > most else values
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Powers of ten in ``[lo, hi]`` (lo > 0), with 2 and 5 times them where fewer than three powers fit."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    decades = [10.0**k for k in range(first, last + 1) if lo <= 10.0**k <= hi]
+    if len(decades) < 3:
+        decades = [m * 10.0**k for k in range(first, last + 1) for m in (1, 2, 5) if lo <= m * 10.0**k <= hi]
+    return _thin([float(f"{v:.12g}") for v in decades])
+
+
+def _symlog_ticks(lo: float, hi: float, c: float) -> list[float]:
+    """0 and ± powers of ten from c on, in ``[lo, hi]``."""
+    top = max(abs(lo), abs(hi), c)
+    powers = [c * 10.0**k for k in range(math.ceil(math.log10(top / c)) + 1)]
+    values = sorted({0.0, *powers, *(-v for v in powers)})
+    inside = [float(f"{v:.12g}") for v in values if lo <= v <= hi]
+    if len(inside) > 6:  # keep 0 and thin the powers on each side
+        positive, negative = [v for v in inside if v > 0], [v for v in inside if v < 0]
+        inside = sorted({*_thin(negative[::-1], 3), *([0.0] if 0.0 in inside else []), *_thin(positive, 3)})
+    return inside
+
+
+_EPOCH = dt.date(1970, 1, 1)
+_DAY_US = 86_400_000_000
+
+
+def _time_ticks(lo: float, hi: float, kind: str) -> list[tuple[float, str]]:
+    """Ticks of a date or timestamp axis (epoch days, epoch microseconds): years over three years or more, month
+    starts over two months or more, else whole days (dates, timestamps over two days or more), else instants."""
+    per_day = 1 if kind == "date" else _DAY_US
+    days = hi / per_day - lo / per_day
+    try:
+        start, end = _EPOCH + dt.timedelta(days=math.floor(lo / per_day)), _EPOCH + dt.timedelta(days=hi // per_day)
+    except OverflowError:
+        return [(v, _value_label(v, kind)) for v in _linear_ticks(lo, hi)]
+    if days >= 3 * 365.25:
+        step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000, 2000, 5000) if s >= days / 365.25 / 5)
+        years = [y for y in range(math.ceil(start.year / step) * step, end.year + 1, step) if y >= 1]
+        ticks = [((dt.date(y, 1, 1) - _EPOCH).days * per_day, str(y)) for y in years]
+    elif days >= 60:
+        first, last = start.year * 12 + start.month - 1, end.year * 12 + end.month - 1
+        step = next(s for s in (1, 2, 3, 6, 12) if (last - first + 1) / s <= 6)
+        months = [m for m in range(first, last + 1) if m % step == 0]
+        ticks = [((dt.date(m // 12, m % 12 + 1, 1) - _EPOCH).days * per_day, f"{m // 12}-{m % 12 + 1:02d}")
+                 for m in months]
+    elif kind == "date" or days >= 2:
+        ticks = [(d * per_day, _value_label(d, "date")) for d in _linear_ticks(lo / per_day, hi / per_day)
+                 if d == int(d)]
+    else:
+        ticks = [(v, _value_label(v, kind)) for v in _linear_ticks(lo, hi)]
+    return [(v, label) for v, label in ticks if lo <= v <= hi]
+
+
+def _spaced(positions: Sequence[float], sizes: Sequence[float], gap: float = 6.0, first: int = 0) -> set[int]:
+    """The indices of the labels kept so that no two overlap: labels centred at ``positions`` with extents ``sizes``
+    along the axis, taken from index ``first`` (0 on a symmetric log axis) outwards, nearest first."""
+    order = sorted(range(len(positions)), key=lambda i: (abs(i - first), i))
+    kept: list[int] = []
+    for i in order:
+        if all(abs(positions[i] - positions[j]) >= (sizes[i] + sizes[j]) / 2 + gap for j in kept):
+            kept.append(i)
+    return set(kept)
+
+
+def _p_label(p: float) -> str:
+    """A probability's name: ``min``, ``p0.1``, ``p50``, ``max``."""
+    return "min" if p == 0 else "max" if p == 1 else f"p{100 * p:g}"
+
+
+def _quantile_text(x: float, kind: str) -> str:
+    if not finite_number(x):
+        return str(x)
+    return _value_label(x, kind) if kind in ("date", "timestamp") else _num(x, 6)
+
+
+def _qq_figure(col: ColumnSpec, real: Sequence[float] | None, synthetic: Sequence[float] | None) -> str:
+    """A column's QQ plot and, under it, what its axes are; a note when a table has no value of the column."""
+    if real is None or synthetic is None:
+        empty = " and ".join(name for name, q in (("real", real), ("synthetic", synthetic)) if q is None)
+        return f'<div class="qq"><div class="qq-note">No QQ plot: the {empty} table has no value here.</div></div>'
+    scale, c, why = qq_scale(col.kind, real, synthetic)
+    svg, dropped = _qq_plot(col.name, real, synthetic, _Axis(scale, c, col.kind))
+    note = _e(why[0].upper() + why[1:]) + "."
+    if dropped:
+        note += f" {dropped} quantile{'s are' if dropped > 1 else ' is'} NaN or infinite in a table, not drawn."
+    return f'<div class="qq">{svg}<div class="qq-note">{note}</div></div>'
+
+
+def _qq_plot(name: str, real: Sequence[float], synthetic: Sequence[float], axis: _Axis) -> tuple[str, int]:
+    """The SVG of a QQ plot (real quantiles across, synthetic up, the diagonal dashed) and the quantiles left out."""
+    points = [(p, float(a), float(b)) for p, a, b in zip(QQ_PROBS, real, synthetic, strict=True)
+              if finite_number(a) and finite_number(b)]
+    dropped = len(QQ_PROBS) - len(points)
+    if not points:
+        return "", dropped
+    lo = min(min(a, b) for _, a, b in points)
+    hi = max(max(a, b) for _, a, b in points)
+    ticks = axis.ticks(lo, hi)
+    lo_t, hi_t = axis.f(lo), axis.f(hi)
+    if hi_t - lo_t <= 0:  # one value in both tables
+        lo_t, hi_t = lo_t - 1, hi_t + 1
+        ticks = [(v, label) for v, label in ticks if lo_t <= axis.f(v) <= hi_t]
+    pad = (hi_t - lo_t) * 0.04
+    lo_t, hi_t = lo_t - pad, hi_t + pad
+    plot = 230.0
+    widest = max((len(label) for _, label in ticks), default=1) * TICK_CHAR
+    left, top = 22 + widest + 6, 26.0
+    right = max(12.0, (len(ticks[-1][1]) if ticks else 0) * TICK_CHAR / 2 + 4)
+    width, height = left + plot + right, top + plot + 40
+
+    def sx(v: float) -> float:
+        return left + plot * (axis.f(v) - lo_t) / (hi_t - lo_t)
+
+    def sy(v: float) -> float:
+        return top + plot - plot * (axis.f(v) - lo_t) / (hi_t - lo_t)
+
+    head = (f'<svg class="qq-plot" data-column="{_e(name)}" data-scale="{axis.scale}" data-points="{len(points)}" '
+            f'xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+            f'viewBox="0 0 {width:.0f} {height:.0f}" role="img">'
+            f"<title>{_e(name)}: quantiles of the synthetic table against the real table's ({axis.scale} axes)</title>")
+    out = [head]
+    # every tick has its grid lines; a label is left out where it would touch one kept already (long dates across,
+    # the squeezed part of a symmetric log axis, whose 0 is kept first)
+    zero = next((k for k, (v, _) in enumerate(ticks) if v == 0), 0)
+    across = _spaced([sx(v) for v, _ in ticks], [len(label) * TICK_CHAR for _, label in ticks], first=zero)
+    up = _spaced([sy(v) for v, _ in ticks], [11.0] * len(ticks), gap=2.0, first=zero)
+    for k, (v, label) in enumerate(ticks):
+        x, y = sx(v), sy(v)
+        out.append(f'<line class="gl" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot}"/>'
+                   f'<line class="gl" x1="{left:.1f}" x2="{left + plot}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        if k in up:
+            out.append(f'<text class="tick" x="{left - 4:.1f}" y="{y + 3.5:.1f}" text-anchor="end">{_e(label)}</text>')
+        if k in across:
+            out.append(f'<text class="tick" x="{x:.1f}" y="{top + plot + 14:.1f}" text-anchor="middle">'
+                       f"{_e(label)}</text>")
+    out.append(f'<rect class="frame" x="{left:.1f}" y="{top}" width="{plot}" height="{plot}" fill="none"/>'
+               f'<line class="zero" x1="{left:.1f}" y1="{top + plot}" x2="{left + plot:.1f}" y2="{top}"/>')
+    path = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for _, a, b in points)
+    out.append(f'<polyline class="qq-line" points="{path}" fill="none" stroke="{SYNTHETIC}"/>')
+    for p, a, b in points:
+        tip = f"{_p_label(p)}: real {_quantile_text(a, axis.kind)}, synthetic {_quantile_text(b, axis.kind)}"
+        hollow = p in (0.0, 1.0)
+        out.append(f'<circle class="q" data-p="{p:g}" cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="3.2" '
+                   f'fill="{"#fff" if hollow else SYNTHETIC}" stroke="{SYNTHETIC}" stroke-width="1.3">'
+                   f"<title>{_e(tip)}</title></circle>")
+    out.append(f'<text class="axis-title" x="{left + plot / 2:.1f}" y="{height - 6:.1f}" text-anchor="middle">'
+               "real quantile</text>"
+               f'<text class="axis-title" transform="translate(11,{top + plot / 2:.1f}) rotate(-90)" '
+               'text-anchor="middle">synthetic quantile</text>')
+    out.append(f'<circle cx="{left + 5:.1f}" cy="11" r="3.2" fill="{SYNTHETIC}"/>'
+               f'<text class="tick" x="{left + 13:.1f}" y="15">quantiles</text>'
+               f'<line class="zero" x1="{left + 82:.1f}" x2="{left + 104:.1f}" y1="11" y2="11"/>'
+               f'<text class="tick" x="{left + 109:.1f}" y="15">equal (y = x)</text></svg>')
+    return "".join(out), dropped
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 2c. Edit rules
+# --------------------------------------------------------------------------------------------------------------
+def _rule_texts(rules: Iterable[Rule | Mapping[str, Any]]) -> dict[str, Rule]:
+    """The rules by name, from :class:`~synthsql.rules.Rule` objects or catalog mappings."""
+    out = {}
+    for r in rules:
+        rule = r if isinstance(r, Rule) else Rule.from_json(r)
+        out[rule.name] = rule
+    return out
+
+
+def _share(part: int, whole: int) -> str:
+    """``part`` of ``whole`` as a percentage that never reads 0 for a part that is not: ``<0.01%``."""
+    if not whole:
+        return "—"
+    share = part / whole
+    return "<0.01%" if 0 < share < 0.0001 else f"{100 * share:.2f}%"
+
+
+def _violations(r: Mapping[str, Any]) -> str:
+    violations, applicable, unknown = int(r["violations"]), int(r["applicable"]), int(r.get("unknown", 0) or 0)
+    text = f"{violations:,} of {applicable:,}<br>({_share(violations, applicable)})"
+    if unknown:
+        text += f'<div class="explain">{unknown:,} of them NULL</div>'
+    return text
+
+
+def _rules_section(frame: pd.DataFrame, texts: Mapping[str, Rule], levels: Levels) -> str:
+    head = '<section id="rules"><h2>Edit rules</h2>'
+    needed = {"rule", "table", "applicable", "violations"}
+    if frame.empty or not needed <= set(frame.columns):
+        return head + ('<p class="note">No edit rules were checked in this evaluation: pass <code>rules=[...]</code> '
+                       "to <code>evaluate()</code> (or list them under the table's <code>rules</code> in the "
+                       "catalog) to count the records each table breaks them with.</p></section>")
+    rows = []
+    for name, group in frame.groupby("rule", sort=False):
+        by = {str(r["table"]): r for r in group.to_dict("records")}
+        if not {"real", "synthetic"} <= set(by):
+            continue
+        real, syn = by["real"], by["synthetic"]
+        rule = texts.get(str(name))
+        if rule is None:
+            text = '<span class="note" title="pass rules= to render_report, or the model that met them">—</span>'
+        else:
+            text = f"<code>{_e(rule.condition)}</code>"
+            if rule.when is not None:
+                text += f'<div class="explain">when <code>{_e(rule.when)}</code></div>'
+        rate_real, rate_syn = (r["violations"] / r["applicable"] if r["applicable"] else math.nan for r in (real, syn))
+        if int(real["violations"]) == 0 and int(syn["violations"]) > 0:
+            cls, flag = "bad", ('<span class="flag high" title="the real records all meet this rule; synthetic '
+                                'records break it">new</span>')
+        elif int(syn["violations"]) > 0 and finite_number(rate_real) and rate_syn > rate_real:
+            cls, flag = "warn", ('<span class="flag elevated" title="the synthetic records break this rule more '
+                                 'often than the real ones">more often</span>')
+        else:
+            cls, flag = "", ""
+        level = levels.get(("rule_violation_rate", str(name)), (None, ""))
+        verdict = f'<span title="{_e(level[1])}">{_badge(level[0])}</span>' if level[0] else ""
+        rows.append(f'<tr class="{cls}"><td><code>{_e(name)}</code> {flag}</td><td>{text}</td>'
+                    f'<td class="num">{_violations(real)}</td><td class="num">{_violations(syn)}</td>'
+                    f"<td>{verdict}</td></tr>")
+    new = sum('class="bad"' in r for r in rows)
+    summary = (f"<b>{new} of {len(rows)} rules</b> are met by every real record and broken by synthetic ones."
+               if new else f"No rule of the {len(rows)} is broken by the synthetic records alone.")
+    return (head + "<p>Each edit rule with the records that break it in each table: a rule applies to the rows "
+            "where its <code>when</code> holds (all rows without one), and an applicable row breaks it unless its "
+            "condition is TRUE, so a NULL condition counts (shown apart). Shares are of the applicable rows. "
+            '<span class="flag high">new</span> marks a rule every real record meets and some synthetic record '
+            'breaks, <span class="flag elevated">more often</span> one the synthetic records break at a higher rate; '
+            f"the verdict judges the synthetic rate against the registry's thresholds. {summary}</p>"
+            '<table class="data rules"><tr><th>rule</th><th>condition</th><th>real: violations</th>'
+            f"<th>synthetic: violations</th><th>verdict</th></tr>{''.join(rows)}</table></section>")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -694,8 +1131,8 @@ def _pairs_section(modelled: Sequence[ColumnSpec], pairs: pd.DataFrame) -> str:
     bottom = max(len(s) for s in short) * 6.3 * 0.72 + 20
     inside = d >= 6  # the colour scale fits in the empty upper-right triangle
     width, height = left + plot + (30 if inside else 80), max(top + plot + bottom, 150.0)
-    out = [f'<svg class="heatmap" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-           f'viewBox="0 0 {width:.0f} {height:.0f}" role="img"><title>TVD of each two-way marginal</title>']
+    out = [(f'<svg class="heatmap" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+           f'viewBox="0 0 {width:.0f} {height:.0f}" role="img"><title>TVD of each two-way marginal</title>')]
     show_text = cs >= 26
     for i in range(1, d):
         y = top + (i - 1) * cs
@@ -770,12 +1207,12 @@ def _glm_section(glm: pd.DataFrame, utility: pd.DataFrame, levels: Levels) -> st
         frame["formula"] = "model"
     if "family" not in frame:
         frame["family"] = "gaussian"
-    parts = [head, f"<p>Coefficients with {level:.0%} Wald confidence intervals, "
+    parts = [head, (f"<p>Coefficients with {level:.0%} Wald confidence intervals, "
              f'<span class="swatch" style="background:{REAL}"></span>real and '
              f'<span class="swatch" style="background:{SYNTHETIC}"></span>synthetic. Each row has its own scale '
              "(its ends are labelled); the dashed line marks 0. CI overlap (Karr et al. 2006) is 1 for identical "
              "intervals and 0 or less when they do not meet; the standardised difference is |β_syn − β_real| / "
-             "se_real.</p>"]
+             "se_real.</p>")]
     for (formula, family), group in frame.groupby(["formula", "family"], sort=False):
         parts.append(f"<h3><code>{_e(formula)}</code> <span class=\"kind\">{_e(family)}</span></h3>")
         parts.append(f'<div class="scroll">{_forest(str(formula), group, z)}</div>')
@@ -809,9 +1246,9 @@ def _forest(formula: str, group: pd.DataFrame, z: float) -> str:
     lw = max(len(t) for t in terms) * 6.3 + 14
     plot, row_h, top = 420.0, 36.0, 8.0
     width, height = lw + plot + 80, top + row_h * len(records) + 8
-    out = [f'<svg class="forest" data-formula="{_e(formula)}" xmlns="http://www.w3.org/2000/svg" '
+    out = [(f'<svg class="forest" data-formula="{_e(formula)}" xmlns="http://www.w3.org/2000/svg" '
            f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img">'
-           f"<title>{_e(formula)}: coefficients and confidence intervals</title>"]
+           f"<title>{_e(formula)}: coefficients and confidence intervals</title>")]
     for k, (r, term) in enumerate(zip(records, terms, strict=True)):
         y = top + k * row_h
         if k % 2 == 0:
@@ -902,11 +1339,11 @@ def _risk_section(risk: pd.DataFrame, levels: Levels) -> str:
     groups: dict[int, list[dict[str, Any]]] = {}
     for r in risk.to_dict("records"):
         groups.setdefault(order.get(base_name(str(r["metric"])), len(_RISK_GROUPS)), []).append(r)
-    parts = [head, '<p>Each measure with what it means. Rows <span class="flag high">high</span> and '
+    parts = [head, ('<p>Each measure with what it means. Rows <span class="flag high">high</span> and '
              '<span class="flag elevated">elevated</span> call for a look: they are judged against the same '
              "measure on the original data where there is one (repU against UiO, DiSCO against Dorig, DCAP between "
              "baseCAPd and CAPd), else against the thresholds of the metric registry (membership AUC above 0.55, "
-             "copies of unique records above 1%), or the catalog's own. Percentages are of records.</p>"]
+             "copies of unique records above 1%), or the catalog's own. Percentages are of records.</p>")]
     for index in sorted(groups):
         label = _RISK_GROUPS[index][0] if index < len(_RISK_GROUPS) else "Other measures"
         rows = []
@@ -1080,6 +1517,11 @@ svg .end{font-size:9.5px;fill:#8a929c}svg .cell-text{font-size:10px}
 svg .gl{stroke:#e9ecef;stroke-width:1}svg .axis{stroke:#8a929c;stroke-width:1}
 svg .zero{stroke:#8a929c;stroke-dasharray:3 3}
 svg rect.cell:hover{stroke:#111;stroke-width:1.5}
+svg .frame{fill:none;stroke:#8a929c;stroke-width:1}svg .qq-line{stroke-width:1.3;stroke-opacity:.55}
+.dist{display:flex;flex-wrap:wrap;gap:6px 22px;align-items:flex-start;margin-top:8px}
+.qq{display:inline-block;max-width:340px}.qq-note{font-size:12px;color:var(--muted);margin:2px 0 0}
+table.rules{width:100%;table-layout:fixed}table.rules th:nth-child(1){width:20%}table.rules th:nth-child(2){width:38%}
+table.rules th:nth-child(5){width:9%}table.rules td{overflow-wrap:anywhere}table.rules td.num{white-space:normal}
 footer{padding:0 28px 24px;color:var(--muted);font-size:12px}
 @media print{header{position:static}section{break-inside:avoid-page}}
 """

@@ -2,14 +2,21 @@
 
 Reports are made on cps1988 synthesized with bayesnet and with PrivBayes (differentially private), on DuckDB and on
 PostgreSQL, then parsed; one report is opened in headless Chromium (Debian's ``chromium`` and ``chromium-driver``),
-which must draw every SVG with a non-empty box and log no console error. Under CI (``CI=true``) a missing browser
-fails the browser test instead of skipping it.
+which must draw every SVG with a non-empty box, keep every label inside its box and log no console error; it saves
+screenshots of the page, of a QQ plot and of the rule table in the test's ``tmp_path``. Under CI (``CI=true``) a
+missing browser fails the browser test instead of skipping it.
+
+The QQ plots are checked against quantiles computed here from the rows (the oracle), their axes against the rule that
+picks a log scale (wage: log; education, experience: linear; a zero-inflated amount: symmetric log), and the rule
+table against ``check_rules``' counts, with a rule the synthetic rows break and the real ones meet.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
+import math
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -17,6 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -25,14 +33,22 @@ import synthsql as ss
 from synthsql.evaluate import Evaluation
 from synthsql.metrics.distance import distance_risk
 from synthsql.metrics.risk import risk_measures
-from synthsql.report import RISK_EXPLANATIONS, cell_labels, render_report, write_report
+from synthsql.report import QQ_PROBS, RISK_EXPLANATIONS, cell_labels, column_quantiles, render_report, write_report
+from synthsql.schema import NUMERIC_KINDS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SECTIONS = ["summary", "columns", "pairs", "glm", "risk", "privacy", "catalog"]
+SECTIONS = ["summary", "columns", "rules", "pairs", "glm", "risk", "privacy", "catalog"]
 CATALOG = "tables:\n  - name: cps_synth\n    source: cps1988\n    method: <bayesnet & co>\n"
 FORMULAS = ["wage ~ education + experience + ethnicity + region"]
+#: Edit rules on cps1988: every real record is at least 18 (experience = age - education - 6), which a model that
+#: draws education and experience apart breaks; a rule both tables meet; one both break (with a ``when``).
+RULES = [
+    ss.Rule("adult", "experience + education + 6 >= 18"),
+    ss.Rule("positive_wage", "wage > 0"),
+    ss.Rule("full_time_pay", "wage >= 100", when="parttime = 'no'"),
+]
 
 
 class Page(HTMLParser):
@@ -106,6 +122,32 @@ def external_references(text: str, page: Page) -> list[str]:
     return found
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def qq_plots(text: str) -> dict[str, ET.Element]:
+    """The QQ plots of a report by column, parsed."""
+    plots = [ET.fromstring(svg) for svg in re.findall(r'<svg class="qq-plot".*?</svg>', text, flags=re.DOTALL)]
+    return {svg.get("data-column"): svg for svg in plots}
+
+
+def qq_points(svg: ET.Element) -> list[tuple[float, float, str]]:
+    """A QQ plot's points: (cx, cy, tooltip)."""
+    return [(float(c.get("cx")), float(c.get("cy")), c.find(f"{SVG}title").text)
+            for c in svg.iter(f"{SVG}circle") if c.get("class") == "q"]
+
+
+def number(v: float) -> str:
+    """A quantile as the report writes it: whole numbers with thousands separators, others to 6 digits."""
+    return f"{int(v):,}" if v == int(v) else f"{v:,.6g}"
+
+
+def discrete_quantiles(values: np.ndarray, probs: tuple[float, ...]) -> list[float]:
+    """The oracle: the value of rank max(ceil(p n), 1) among the sorted non-NULL values."""
+    x = np.sort(values[~np.isnan(values)])
+    return [float(x[max(math.ceil(round(p * len(x), 9)), 1) - 1]) for p in probs]
+
+
 def check_report(text: str, spec: ss.TableSpec, *, dp: bool | None, glm: bool, risk: bool, catalog: bool) -> Page:
     """Check a report's structure; ``dp`` is None when no model was given."""
     page = Page(text)
@@ -128,6 +170,14 @@ def check_report(text: str, spec: ss.TableSpec, *, dp: bool | None, glm: bool, r
     # Bin labels on the axes of numeric columns, and the NULL cell.
     wage = spec.column("wage")
     assert cell_labels(wage)[1] in body and "NULL" in body
+    # One QQ plot per numeric column, each with a point per quantile of QQ_PROBS.
+    numeric = [c.name for c in spec.modelled if c.kind in NUMERIC_KINDS]
+    qq = qq_plots(text)
+    assert list(qq) == numeric
+    for svg in qq.values():
+        assert svg.get("data-points") == str(len(QQ_PROBS))
+        probs = [c.get("data-p") for c in svg.iter(f"{SVG}circle") if c.get("class") == "q"]
+        assert probs == [f"{p:g}" for p in QQ_PROBS]
     forests = page.find("svg", "forest", section="glm")
     assert len(forests) == (len(FORMULAS) if glm else 0)
     if glm:
@@ -241,6 +291,114 @@ def test_long_domains_are_pooled_in_the_chart(duckdb_db, fresh_name):
     assert body.count("TVD 0 ·") == 2  # a table against itself
 
 
+def test_quantile_plots_and_rule_table(duckdb_db):
+    """cps1988 against a synthesis that draws its columns apart: QQ plots with the real quantiles at every point, a log
+    scale for wage only, and the rule table with the rule the synthetic rows alone break flagged; the same bytes twice.
+    """
+    db = duckdb_db
+    spec = ss.describe(db, "cps1988")
+    model = ss.fit(db, "cps1988", method="independent", spec=spec, seed=5)
+    ss.materialize(db, model, "report_rules", seed=6, replace=True)
+    evaluation = ss.evaluate(db, real="cps1988", synthetic="report_rules", spec=spec, rules=RULES, pmse=["cells"],
+                             write=False)
+    text = render_report(db, real="cps1988", synthetic="report_rules", spec=spec, evaluation=evaluation, model=model,
+                         rules=RULES)
+    assert render_report(db, real="cps1988", synthetic="report_rules", spec=spec, evaluation=evaluation, model=model,
+                         rules=RULES) == text  # deterministic: exact quantiles, no sampling
+
+    # The quantiles are exact: those of the rows, computed here, and the tooltips carry them.
+    rows = {name: db.table(name).to_pandas() for name in ("cps1988", "report_rules")}
+    qq = qq_plots(text)
+    assert list(qq) == ["wage", "education", "experience"]
+    for name, svg in qq.items():
+        real, synthetic = (discrete_quantiles(rows[t][name].to_numpy(dtype=float, na_value=np.nan), QQ_PROBS)
+                           for t in rows)
+        assert column_quantiles(db, "cps1988", spec.modelled)[name] == real
+        assert column_quantiles(db, "report_rules", spec.modelled)[name] == synthetic
+        tips = [tip for _, _, tip in qq_points(svg)]
+        assert len(tips) == len(QQ_PROBS) == 17
+        for tip, p, a, b in zip(tips, QQ_PROBS, real, synthetic, strict=True):
+            label = "min" if p == 0 else "max" if p == 1 else f"p{100 * p:g}"
+            assert tip == f"{label}: real {number(a)}, synthetic {number(b)}"
+    # wage: non-negative, q99 - q50 = 3.7 (q50 - q1), 50 to 18,777: log axes; education and experience linear
+    assert {name: svg.get("data-scale") for name, svg in qq.items()} == {
+        "wage": "log", "education": "linear", "experience": "linear"}
+    wage_ticks = [t.text for t in qq["wage"].iter(f"{SVG}text") if t.get("class") == "tick"]
+    assert {"100", "1,000", "10,000"} <= set(wage_ticks)
+    body = "".join(Page(text).text)
+    assert "Log axes: a long upper tail (q99 − q50 = 3.72 × (q50 − q1))" in body
+    assert "Linear axes (q99 − q50 = 0.75 × (q50 − q1))" in body  # education
+    # The tail quantiles are in the statistics table beside the plot.
+    assert re.search(r"<th>p99\.9</th><td>3,527</td>", text)
+
+    # The rule table: one row per rule, the counts of check_rules, the rule only the synthetic rows break flagged.
+    page = Page(text)
+    assert page.find("table", "rules", section="rules")
+    table = re.search(r'<table class="data rules">(.*?)</table>', text, flags=re.DOTALL).group(1)
+    found = {re.search(r"<code>([^<]*)</code>", row).group(1): row
+             for row in re.findall(r"<tr class=\"[^\"]*\">.*?</tr>", table, flags=re.DOTALL)}
+    assert list(found) == ["adult", "positive_wage", "full_time_pay"]
+    counts = evaluation.rules.set_index(["rule", "table"])
+    assert counts.loc[("adult", "real"), "violations"] == 0 < counts.loc[("adult", "synthetic"), "violations"]
+    for name, row in found.items():
+        for role in ("real", "synthetic"):
+            r = counts.loc[(name, role)]
+            assert f"{int(r['violations']):,} of {int(r['applicable']):,}" in row
+    assert found["adult"].startswith('<tr class="bad">') and ">new</span>" in found["adult"]
+    assert "experience + education + 6 &gt;= 18" in found["adult"]
+    assert found["positive_wage"].startswith('<tr class="">') and "flag" not in found["positive_wage"]
+    assert found["full_time_pay"].startswith('<tr class="warn">') and ">more often</span>" in found["full_time_pay"]
+    assert "when <code>parttime = &#x27;no&#x27;</code>" in found["full_time_pay"]
+    assert "1 of 3 rules" in body
+    # the verdict's rule rows lead to the rule table
+    assert '<a href="#rules"><code title="' in text
+
+    # Without the rules' texts (no rules=, no model) the counts are still shown; without rules, a note.
+    bare = render_report(db, real="cps1988", synthetic="report_rules", spec=spec, evaluation=evaluation)
+    assert "pass rules= to render_report" in bare and "experience + education" not in bare
+    plain = ss.evaluate(db, real="cps1988", synthetic="report_rules", spec=spec, pmse=["cells"], write=False)
+    none = render_report(db, real="cps1988", synthetic="report_rules", spec=spec, evaluation=plain)
+    assert "No edit rules were checked" in "".join(Page(none).text)
+
+
+def test_quantile_axes_follow_the_skew_rule(db, fresh_name):
+    """Each scale on a table built for it, on both backends (the same quantiles, to the bit); a table against itself
+    draws every point on the diagonal; a column with no synthetic value gets a note instead of a plot."""
+    n = 400
+    growth = [round(1.03**i, 2) for i in range(n)]
+    table = pa.table({
+        "amount": pa.array([0.0 if i % 4 == 0 else growth[i] for i in range(n)]),  # zero-inflated, long tail: symlog
+        "positive": pa.array([1.0 + growth[i] for i in range(n)]),  # long tail, all positive: log
+        "level": pa.array([(i * 37) % 101 for i in range(n)], type=pa.int64()),  # symmetric: linear
+        "shifted": pa.array([growth[i] - 50 for i in range(n)]),  # long tail but negative values: linear
+        "day": pa.array([dt.date(2001, 1, 1) + dt.timedelta(days=9 * i) for i in range(n)]),  # a date: linear
+    })
+    ss.write_table(db, fresh_name, table)
+    spec = ss.describe(db, fresh_name)
+    evaluation = ss.evaluate(db, real=fresh_name, synthetic=fresh_name, spec=spec, pmse=["cells"], write=False)
+    text = render_report(db, real=fresh_name, synthetic=fresh_name, spec=spec, evaluation=evaluation)
+    qq = qq_plots(text)
+    assert {name: svg.get("data-scale") for name, svg in qq.items()} == {
+        "amount": "symlog", "positive": "log", "level": "linear", "shifted": "linear", "day": "linear"}
+    quantiles = column_quantiles(db, fresh_name, spec.modelled)
+    for name in ("amount", "positive", "level", "shifted"):
+        assert quantiles[name] == discrete_quantiles(table[name].to_numpy().astype(float), QQ_PROBS)
+    for svg in qq.values():
+        points = qq_points(svg)
+        assert len(points) == len(QQ_PROBS)
+        assert max(cx + cy for cx, cy, _ in points) - min(cx + cy for cx, cy, _ in points) <= 0.11  # y = x
+    day_ticks = [t.text for t in qq["day"].iter(f"{SVG}text") if t.get("class") == "tick"]
+    assert {"2002", "2006", "2010"} <= set(day_ticks)  # date axes are labelled with years
+    body = "".join(Page(text).text)
+    assert "Symmetric log axes, linear below 1: a long upper tail" in body and "and zeros." in body
+
+    # A synthetic table whose amount is NULL throughout: no QQ plot for it, a note instead.
+    empty = f"{fresh_name}_null"
+    ss.write_table(db, empty, table.set_column(0, "amount", pa.nulls(n, pa.float64())))
+    text = render_report(db, real=fresh_name, synthetic=empty, spec=spec, evaluation=evaluation)
+    assert "amount" not in qq_plots(text) and "No QQ plot: the synthetic table has no value here." in text
+
+
 def browser_driver() -> Any:
     """A headless Chromium through Selenium, using the system chromedriver (Selenium Manager downloads nothing)."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
@@ -268,10 +426,10 @@ def test_report_renders_in_a_headless_browser(duckdb_db, tmp_path):
     model = ss.fit(db, "cps1988", method="privbayes", epsilon=1.0, domain_share=0.2, seed=1)
     ss.materialize(db, model, "report_browser", seed=2, replace=True)
     evaluation = ss.evaluate(db, real="cps1988", synthetic="report_browser", spec=spec, formulas=FORMULAS,
-                             pmse=["cells"], write=False)
+                             rules=RULES, pmse=["cells"], write=False)
     risk = risk_measures(db, "cps1988", "report_browser", spec, keys=["ethnicity", "region"], targets=["smsa"])
     path = write_report(tmp_path / "cps.html", db, real="cps1988", synthetic="report_browser", spec=spec,
-                        evaluation=with_risk(evaluation, risk), model=model, catalog=CATALOG)
+                        evaluation=with_risk(evaluation, risk), model=model, catalog=CATALOG, rules=RULES)
     expected = Page(path.read_text(encoding="utf-8")).find("svg")
     driver = browser_driver()
     try:
@@ -281,30 +439,70 @@ def test_report_renders_in_a_headless_browser(duckdb_db, tmp_path):
             "  var r = s.getBoundingClientRect();"
             "  return [s.getAttribute('class'), r.width, r.height]; });"
         )
-        # every element of a summary card or of the verdict stays inside its box (the issue's overflowing card)
+        # every element of a summary card, of the verdict, of a QQ plot with its note and of the rule table stays
+        # inside its box (the issue's overflowing card)
         overflowing = driver.execute_script(
             "var out = [];"
-            "document.querySelectorAll('.card, .verdict, table.verdict-groups, table.verdict-rows').forEach("
+            "document.querySelectorAll('.card, .verdict, table.verdict-groups, table.verdict-rows, div.qq, "
+            "table.rules').forEach("
             "function (box) { var b = box.getBoundingClientRect();"
             "  box.querySelectorAll('*').forEach(function (e) { var r = e.getBoundingClientRect();"
             "    if (r.width > 0 && (r.left < b.left - 0.5 || r.right > b.right + 0.5))"
             "      out.push(box.className + ' > ' + e.tagName + ': ' + e.textContent.slice(0, 40)); }); });"
             "return out;"
         )
+        # every label of every plot (bars, QQ plots, heatmap, forest plot) is drawn inside its SVG: none is cut off
+        clipped = driver.execute_script(
+            "var out = [];"
+            "document.querySelectorAll('svg').forEach(function (s) { var b = s.getBoundingClientRect();"
+            "  s.querySelectorAll('text').forEach(function (t) { var r = t.getBoundingClientRect();"
+            "    if (r.width > 0 && (r.left < b.left - 0.5 || r.right > b.right + 0.5 || r.top < b.top - 0.5"
+            "        || r.bottom > b.bottom + 0.5))"
+            "      out.push(s.getAttribute('class') + ' ' + (s.dataset.column || '') + ': ' + t.textContent); }); });"
+            "return out;"
+        )
+        # no cell of the rule table hides part of its text
+        truncated = driver.execute_script(
+            "return Array.from(document.querySelectorAll('table.rules td, table.rules th'))"
+            "  .filter(function (e) { return e.scrollWidth > e.clientWidth + 1; })"
+            "  .map(function (e) { return e.textContent.slice(0, 40); });"
+        )
         verdict = driver.execute_script("return document.querySelector('.verdict .value').textContent;")
         log = driver.get_log("browser")
         title = driver.title
+        # screenshots, kept as test artefacts: the top of the page, the whole page, the wage QQ plot, the rule table
+        driver.save_screenshot(str(tmp_path / "report-top.png"))
+        from selenium.webdriver.common.by import By
+
+        driver.execute_script("document.querySelector('header').style.position = 'static';")  # not over an element
+        figure = driver.find_element(By.CSS_SELECTOR, 'svg.qq-plot[data-column="wage"]').find_element(
+            By.XPATH, "ancestor::figure")
+        driver.execute_script("arguments[0].scrollIntoView();", figure)
+        figure.screenshot(str(tmp_path / "column-wage.png"))
+        rules = driver.find_element(By.CSS_SELECTOR, "section#rules")
+        driver.execute_script("arguments[0].scrollIntoView();", rules)
+        rules.screenshot(str(tmp_path / "rules.png"))
+        height = driver.execute_script("return document.documentElement.scrollHeight;")
+        driver.set_window_size(1400, min(int(height) + 40, 30000))
+        driver.save_screenshot(str(tmp_path / "report-full.png"))
     finally:
         driver.quit()
     assert overflowing == []
+    assert clipped == []
+    assert truncated == []
     assert verdict == with_risk(evaluation, risk).verdict().overall.upper()
     assert title.startswith("Synthetic data report")
-    assert len(boxes) == len(expected) >= len(spec.modelled) + 3  # columns, heatmap, forest plot, ledger bars
+    numeric = [c for c in spec.modelled if c.kind in NUMERIC_KINDS]
+    # columns, QQ plots, heatmap, forest plot, ledger bars
+    assert len(boxes) == len(expected) >= len(spec.modelled) + len(numeric) + 3
     empty = [b for b in boxes if not (b[1] > 0 and b[2] > 0)]
     assert empty == []
-    assert {b[0] for b in boxes} >= {"column-chart", "heatmap", "forest", "share"}
+    assert {b[0] for b in boxes} >= {"column-chart", "qq-plot", "heatmap", "forest", "share"}
+    assert sum(b[0] == "qq-plot" for b in boxes) == len(numeric)
     errors = [entry for entry in log if entry.get("level") in ("SEVERE", "ERROR", "WARNING")]
     assert errors == []
+    for name in ("report-top.png", "report-full.png", "column-wage.png", "rules.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_heatmap_cells_match_marginal_tvd(duckdb_db, tmp_path):
