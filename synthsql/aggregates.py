@@ -40,6 +40,8 @@ MAX_MARGINAL_CELLS = 20_000_000
 #: store is made with another ``max_cells`` (``fit(..., max_aggregate_cells=...)``). Checked before the query runs.
 MAX_AGGREGATE_CELLS = 100_000_000
 GROUPING_SETS_PER_QUERY = 128
+#: Rows per Arrow batch when a query's grouped counts are read.
+RESULT_BATCH_ROWS = 100_000
 #: The most (rows x modelled columns) values whose combination counts a store keeps in a temporary table when one
 #: request of marginals needs several queries (about 800 MB of temporary storage at 8 bytes a value, at worst when
 #: every row is distinct). Above it each query reads and encodes the table again.
@@ -231,15 +233,22 @@ class AggregateStore:
             exp.Subquery(this=cells, alias=exp.TableAlias(this=exp.to_identifier("g")))
         )
         query = query.group_by(grouping, copy=False)
-        result = self._db.fetchall(query)
-        values = np.array(result, dtype=np.float64).reshape(len(result), len(used) + 1)  # NULL -> NaN
-        pattern = (~np.isnan(values[:, :-1])).astype(np.int64) @ (1 << np.arange(len(used), dtype=np.int64))
+        schema = pa.schema([(f"c{i}", pa.int64()) for i in used] + [("n", pa.int64())])
+        batches = list(self._db.stream(query, schema, RESULT_BATCH_ROWS))  # an engine may give narrower types
+        result = pa.Table.from_batches(batches).cast(schema) if batches else schema.empty_table()
+        # A result row of a grouping set has exactly that set's columns not NULL: columnar arrays, not Python
+        # tuples (a 200-column table returned rows 201 values wide), and no bit mask of the columns (which
+        # overflowed past 63 columns and gave empty marginals).
+        present = np.column_stack([result.column(k).is_valid().to_numpy() for k in range(len(used))])
+        codes = np.column_stack([result.column(k).fill_null(0).to_numpy() for k in range(len(used))])
+        n = result.column(len(used)).to_numpy()
+        width = present.sum(axis=1)
         counts = {}
         for columns, shape in shapes.items():
-            rows = pattern == sum(1 << slot[position[c]] for c in columns)
+            at = [slot[position[c]] for c in columns]
+            rows = (width == len(columns)) & present[:, at].all(axis=1)
             table = np.zeros(shape, dtype=np.int64)
-            index = tuple(values[rows, slot[position[c]]].astype(np.int64) for c in columns)
-            table[index] = values[rows, -1].astype(np.int64)
+            table[tuple(codes[rows, a] for a in at)] = n[rows]
             counts[columns] = table
         self.log.extend(("marginal", s) for s in sets)
         return counts

@@ -159,7 +159,17 @@ def row_text(t: ibis.Table, columns: Sequence[str] | None = None) -> ibis.String
         text = _value_text(t[name], name)
         # NULL || x is NULL on both backends, so the coalesce turns exactly the NULLs into 'N'.
         parts.append((text.length().cast("string") + ":" + text).fill_null("N"))
-    return functools.reduce(lambda a, b: a + "|" + b, parts)
+    return _joined(parts)
+
+
+def _joined(parts: Sequence[ibis.StringValue]) -> ibis.StringValue:
+    """The parts joined by ``'|'``, as a balanced tree of concatenations: the same text as a fold from the left,
+    but nested log2(n) deep instead of n, which Ibis walks recursively (a 200-column table passed Python's
+    recursion limit)."""
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    return _joined(parts[:middle]) + "|" + _joined(parts[middle:])
 
 
 def with_hashes(
@@ -188,10 +198,7 @@ def with_hashes(
         for i, name in enumerate(hashed)
     }
     layered = layered.mutate(**{v: _fenced(text) for v, text in values.items()})
-    text = functools.reduce(
-        lambda a, b: a + "|" + b,
-        [(layered[v].length().cast("string") + ":" + layered[v]).fill_null("N") for v in values],
-    )
+    text = _joined([(layered[v].length().cast("string") + ":" + layered[v]).fill_null("N") for v in values])
     digests = {f"_synthsql_md5_{i}": (name, spec) for i, (name, spec) in enumerate(hashes.items())}
     layered = layered.mutate(
         **{d: _fenced(_md5(ibis.literal(f"{salt}:{int(seed)}|") + text)) for d, (_, (salt, seed, _n)) in digests.items()}

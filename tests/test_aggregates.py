@@ -133,6 +133,19 @@ def test_a_request_of_several_queries_counts_the_combinations_once(db, table, mo
         np.testing.assert_array_equal(counts, pandas_marginal(frame, spec, subset), err_msg=str(subset))
 
 
+def test_marginals_of_a_table_wider_than_64_columns(db, fresh_name):
+    """One query's result rows are told apart by which columns are NULL: a bit mask of the columns overflowed past
+    63 columns and every marginal of a 200-column table came back empty."""
+    columns = ", ".join(f"(i * {k + 1} + i / 7) % {2 + k % 5} AS v{k:02d}" for k in range(70))
+    db.backend.raw_sql(f"CREATE TABLE {fresh_name} AS SELECT {columns} FROM generate_series(0, 299) AS s(i)")
+    spec = ss.describe(db, fresh_name)
+    frame = db.table(fresh_name).to_pandas()
+    sets = [(f"v{k:02d}", f"v{69 - k:02d}") for k in range(35)] + [("v00", "v33", "v69")]
+    for subset, counts in zip(sets, AggregateStore(db, fresh_name, spec).marginals(sets), strict=True):
+        assert counts.sum() == 300
+        np.testing.assert_array_equal(counts, pandas_marginal(frame, spec, subset), err_msg=str(subset))
+
+
 def test_answers_are_cached(db, table):
     name, spec, _, _ = table
     store = AggregateStore(db, name, spec)

@@ -240,7 +240,7 @@ def _summary_stats(
         position = {c.name: i for i, c in enumerate(cols)}
         stacked = ibis.union(
             *(
-                t.select(col=ibis.literal(position[c.name]), x=numeric_value(t[c.name], c.kind).cast("float64"))
+                t.select(col=ibis.literal(position[c.name], type="int32"), x=numeric_value(t[c.name], c.kind).cast("float64"))
                 for c in numeric
             )
         )
