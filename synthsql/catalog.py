@@ -87,6 +87,9 @@ class ColumnDecl(_Strict):
     key: bool = False
     sensitive: bool = False
     exclude: bool = False
+    #: Set by ``synthsql infer``: the domain was read from the data. A differentially private release refuses it
+    #: until the domain is replaced by a public one (from a codebook) and the mark removed.
+    inferred: bool = False
 
     @field_validator("categories")
     @classmethod
@@ -313,9 +316,10 @@ def _message(error: Mapping[str, Any]) -> str:
     return f"{_yaml_path(loc)}: {error['msg']} (got {error.get('input')!r})"
 
 
-def load(paths: str | Path | Sequence[str | Path]) -> Catalog:
+def load(paths: str | Path | Sequence[str | Path], db: Any = None) -> Catalog:
     """Read and validate catalog files (a file, a directory of ``*.yml``, or several); every problem is collected
-    and raised together as a :class:`CatalogError`."""
+    and raised together as a :class:`CatalogError`. With ``db``, the tables are also checked against the database
+    (:func:`check_database`) in the same pass: the problems of the files and of the database come together."""
     from synthsql.generators import REGISTRY, get_generator
 
     problems: list[str] = []
@@ -353,9 +357,12 @@ def load(paths: str | Path | Sequence[str | Path]) -> Catalog:
             files[table.name] = path
             tables.append(table)
             problems.extend(f"{where}.{p}" for p in _semantic_problems(table, REGISTRY, get_generator))
+    catalog = Catalog(tuple(tables), files, texts)
+    if db is not None:
+        problems.extend(_database_problems(catalog, db, catalog.tables))
     if problems:
         raise CatalogError(problems)
-    return Catalog(tuple(tables), files, texts)
+    return catalog
 
 
 def _raw_problems(item: Mapping[str, Any], registry: Mapping[str, type]) -> list[str]:
@@ -412,6 +419,14 @@ def _semantic_problems(table: TableDecl, registry: Mapping[str, type], get_gener
             out.append(f"privacy: method {method!r} is not differentially private; drop privacy or use mst, aim or privbayes.")
         if table.purpose == "public_use" and not private:
             out.append(f"purpose: public_use needs a differentially private method (mst, aim, privbayes), not {method!r}.")
+        inferred = [name for name, col in table.columns.items() if col.inferred and not col.exclude]
+        if (private or table.purpose == "public_use") and inferred:
+            out.append(
+                f"columns: {', '.join(map(repr, inferred))} still carry the domains `synthsql infer` read from the data "
+                "(inferred: true); a differentially private release needs public domains: replace them with "
+                "categories or bins from a codebook and remove 'inferred', exclude the columns, or drop their domains "
+                "and let the fit estimate them with DP (privacy: {domain_share: 0.1})."
+            )
         if table.purpose == "structural" and method != "uniform":
             out.append(f"purpose: structural files carry no statistics: method must be 'uniform', not {method!r}.")
     if table.target_name == table.source:
@@ -519,10 +534,16 @@ def _target(name: str) -> Any:
 
 def check_database(catalog: Catalog, db: Any, tables: Sequence[TableDecl] | None = None) -> None:
     """Check the selected tables against the database: sources exist, declared columns exist (with suggestions)."""
+    problems = _database_problems(catalog, db, tables if tables is not None else catalog.tables)
+    if problems:
+        raise CatalogError(problems)
+
+
+def _database_problems(catalog: Catalog, db: Any, tables: Sequence[TableDecl]) -> list[str]:
     from synthsql.connection import TableRef
 
     problems = []
-    for table in tables if tables is not None else catalog.tables:
+    for table in tables:
         where = f"{catalog.files.get(table.name, '?')}: tables[{list(catalog.tables).index(table)}]"
         try:
             ref = TableRef.parse(table.source)
@@ -547,12 +568,11 @@ def check_database(catalog: Catalog, db: Any, tables: Sequence[TableDecl] | None
             if undeclared:
                 problems.append(
                     f"{where}.columns: a differentially private release needs public domains, but "
-                    f"{', '.join(map(repr, undeclared))} would have theirs read from the data (as `synthsql infer` "
-                    "wrote them, or undeclared): declare categories, edges or bins from a codebook, exclude the "
+                    f"{', '.join(map(repr, undeclared))} would have theirs read from the data (undeclared): "
+                    "declare categories, edges or bins from a codebook, exclude the "
                     "column, or let the fit estimate them with DP (privacy: {domain_share: 0.1})."
                 )
-    if problems:
-        raise CatalogError(problems)
+    return problems
 
 
 def _declared(col: ColumnDecl | None) -> bool:
@@ -596,8 +616,10 @@ def dump_starter(spec: Any, *, source: str, purpose: str = "scientific_use") -> 
         entry: dict[str, Any] = {"kind": col.kind}
         if col.kind == "categorical":
             entry["categories"] = list(col.categories or ())
+            entry["inferred"] = True
         elif col.bins:
             entry["bins"] = [b.to_json() for b in col.bins]
+            entry["inferred"] = True
         if col.kind in ("identifier", "excluded"):
             entry = {"exclude": True}
         columns[col.name] = entry

@@ -137,11 +137,9 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(text, end="")
     elif args.command == "validate":
-        from synthsql.catalog import check_database, load
+        from synthsql.catalog import load
 
-        catalog = load(args.paths)
-        if args.db:
-            check_database(catalog, _connect(args.db))
+        catalog = load(args.paths, _connect(args.db) if args.db else None)  # the files' problems and the database's
         console.print(f"{len(catalog.tables)} table(s) valid: {', '.join(t.name for t in catalog.tables)}")
     elif args.command == "build":
         _build(args, console)

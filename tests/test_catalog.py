@@ -255,6 +255,44 @@ def test_rule_formula_and_private_domain_problems_are_found_in_one_pass_before_a
     assert table_names(db) == names
 
 
+def test_a_dp_release_refuses_the_domains_infer_read_from_the_data(tmp_path, fresh_name, capsys):
+    """`synthsql infer` marks the domains it read (inferred: true); a public_use table built on them would publish
+    values of the data outside the DP guarantee: validation refuses it, naming the columns, until they are replaced."""
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    database = ss.connect(url, create=True)
+    ss.datasets.load(database, "cps1988", table=fresh_name)
+    database.backend.disconnect()
+    starter = tmp_path / "starter.yml"
+    assert main(["infer", fresh_name, "--db", url, "-o", str(starter)]) == EXIT_OK
+    text = starter.read_text()
+    assert text.count("inferred: true") == 7  # every column of cps1988 has a domain read from the data
+    public = text.replace("purpose: scientific_use", "purpose: public_use\n  method: mst\n  privacy: {epsilon: 1.0}")
+    path = write(tmp_path, public)
+    with pytest.raises(CatalogError) as err:
+        load(path)
+    (problem,) = [p for p in err.value.problems if "inferred" in p]
+    assert "'wage', 'education', 'experience', 'ethnicity', 'smsa', 'region', 'parttime' still carry the domains" in problem
+    # the columns whose domains were replaced by public ones (mark removed) are no longer named
+    codebook = public.replace("inferred: true", "inferred: false", 2)
+    with pytest.raises(CatalogError) as err:
+        load(write(tmp_path, codebook))
+    assert "'ethnicity', 'smsa', 'region', 'parttime' still carry" in str(err.value)
+    assert "'wage'" not in [p for p in err.value.problems if "inferred" in p][0].split("still")[0]
+
+
+def test_validate_reports_the_files_and_the_database_problems_together(tmp_path, capsys):
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    database = ss.connect(url, create=True)
+    ss.datasets.load(database, "cps1988")
+    database.backend.disconnect()
+    path = write(tmp_path, "version: 1\ntables:\n  - {name: a, source: cps1988, method: bayesnett}\n"
+                           "  - {name: b, source: cps1989}\n")
+    assert main(["validate", str(path), "--db", url]) == EXIT_CATALOG
+    err = capsys.readouterr().err
+    assert "tables[0].method: unknown method 'bayesnett'" in err  # a problem of the file
+    assert "source: table 'cps1989' is not in the database." in err  # and one of the database, in the same run
+
+
 def test_an_unreachable_database_exits_4(tmp_path, capsys):
     shutil.copy(CATALOGS / "cps1988.yml", tmp_path / "c.yml")
     code = main(["build", str(tmp_path / "c.yml"), "--db", "postgresql://nobody@127.0.0.1:1/none", "--quiet"])
