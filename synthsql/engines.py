@@ -223,6 +223,17 @@ class Engine:
         """``column`` (already cast to text) as sorted byte by byte, the same on every engine."""
         return column
 
+    def integer_sum(self, value: exp.Expression) -> exp.Expression:
+        """``SUM`` of the ``BIGINT`` ``value`` over the rows, exact: the total, an integer of up to 127 bits, does not
+        depend on the order in which the engine adds the rows (the fixed-point sums of GLMs). DuckDB sums ``BIGINT``
+        to ``HUGEINT``, PostgreSQL to ``NUMERIC``."""
+        return exp.Sum(this=value)
+
+    def round_integer(self, value: exp.Expression) -> exp.Expression:
+        """``value``, a double of magnitude below 2**63, rounded to the nearest ``BIGINT``, ties to even: the same
+        integer on every engine (DuckDB and PostgreSQL both round so in a cast)."""
+        return exp.cast(value, exp.DataType.build("BIGINT"))
+
     @classmethod
     def compiler(cls) -> Any:
         """The Ibis compiler of this engine, to compile expressions without a connection."""
@@ -824,6 +835,15 @@ class SparkEngine(Engine):
         if dtype.is_timestamp() and dtype.scale is None:
             return dtype.copy(scale=6)
         return dtype
+
+    def integer_sum(self, value: exp.Expression) -> exp.Expression:
+        """Spark's ``SUM`` of a ``BIGINT`` is a ``BIGINT``, which overflows: the integers are summed as
+        ``DECIMAL(28, 0)``, whose ``SUM`` is a ``DECIMAL(38, 0)``."""
+        return exp.Sum(this=exp.cast(value, exp.DataType.build("DECIMAL(28, 0)", dialect="spark")))
+
+    def round_integer(self, value: exp.Expression) -> exp.Expression:
+        """Spark's cast of a double to ``BIGINT`` truncates: ``rint`` rounds half to even first."""
+        return exp.cast(exp.Anonymous(this="RINT", expressions=[value]), exp.DataType.build("BIGINT"))
 
     @classmethod
     def compiler(cls) -> Any:

@@ -24,6 +24,13 @@ Categorical and boolean predictors are dummy coded against their first category 
 patsy do), and terms are named and ordered as patsy/statsmodels print them (``region[T.south]``,
 ``education:ethnicity[T.cauc]``).
 
+Every sum a fit reads is exact, in fixed point (:func:`_sums`): each row's term is scaled by a power of two and
+rounded to an integer, and the database adds the integers exactly. A database adds doubles in an order of its own
+(DuckDB's parallel aggregation, PostgreSQL's parallel plans), which changes the last bits of a double sum from run to
+run; an integer sum does not change, so a fit gives the same coefficients, to the bit, on every run, and on every
+engine that computes the rows' terms alike (DuckDB and PostgreSQL do). The scales come from one more query per fit,
+which reads the largest magnitude of each numeric design column and of the response.
+
 The comparison (Karr, Kohnen, Oganian, Reiter & Sanil 2006, "A framework for evaluating the utility of data
 altered to protect confidentiality", The American Statistician 60(3), 224–232) reports per coefficient the
 confidence-interval overlap J = ½[(U − L)/(u_o − l_o) + (U − L)/(u_s − l_s)] with U = min(u_o, u_s) and
@@ -94,6 +101,18 @@ _RANK_TOL = 1e-10
 _ETA_BOUND = {"binomial": 30.0, "poisson": 100.0}
 # An aggregate query with more results than this returns them in arrays (PostgreSQL's select lists stop at 1664).
 _MAX_SELECT = 1000
+# Fixed-point sums (see _sums): a row's term is a whole number of magnitude at most 2**_TERM_BITS (a BIGINT, whose sums
+# over up to 2**64 rows fit 127 bits); a product term is two factors of at most 2**_FACTOR_BITS each.
+_TERM_BITS = 62
+_FACTOR_BITS = 31
+# A weight or working response whose largest magnitude is more than 2**_LOOSE_BITS below the power of two it was
+# scaled by is summed again at its own scale (precision); one above it, at its own scale too (range).
+_LOOSE_BITS = 12
+# The exponents of the powers of two that scale terms stay in this range, so that each scale is a normal double.
+_MIN_EXPONENT, _MAX_EXPONENT = -900, 1024
+# An IRLS iteration guesses the largest weight, working response and deviance term as this many times those of the
+# iteration before (a guess that misses costs one more query).
+_GROWTH = 4.0
 # PostgreSQL's JIT compiled the thousands of sums of an IRLS step (k = 169) for minutes, where the query itself runs
 # in a second: Database turns JIT off for its sessions.
 
@@ -370,9 +389,7 @@ def design_parameters(terms: Iterable[Term], levels: Mapping[str, int], *, inter
         spanned = groups.setdefault(frozenset(f for f in term if f not in levels), set())
         for size in range(len(categorical) + 1):
             spanned.update(frozenset(c) for c in itertools.combinations(categorical, size))
-    return sum(
-        math.prod(max(levels[f] - 1, 0) for f in subset) for spanned in groups.values() for subset in spanned
-    )
+    return sum(math.prod(max(levels[f] - 1, 0) for f in subset) for spanned in groups.values() for subset in spanned)
 
 
 def _codings(
@@ -629,7 +646,28 @@ class _Sums:
     gram: np.ndarray  # XᵀWX
     score: np.ndarray  # XᵀWz (XᵀWy for least squares)
     n: int
-    extra: Mapping[str, float]
+    extra: Mapping[str, float]  # the totals and the extra aggregates
+    largest: Mapping[str, float]  # the largest magnitude of the weight ("w"), target ("t") and each total ("q_...")
+
+
+@dataclass(frozen=True, slots=True)
+class _Summand:
+    """A value per row that :func:`_sums` adds up exactly, with a guess at its largest magnitude over the rows."""
+
+    value: ibis.Value
+    bound: float
+    tight: bool = True  # sum again at its own scale when the guess was more than 2**_LOOSE_BITS too high
+
+
+@dataclass(frozen=True, slots=True)
+class _Maxima:
+    """The largest magnitude of each design column (``x``) and of the response (``y``), and which design columns
+    are 0 or 1 in every row (``indicator``): one query per fit (:func:`_column_maxima`), which scales the
+    fixed-point sums of every iteration."""
+
+    x: np.ndarray
+    y: float
+    indicator: np.ndarray
 
 
 def fit_glm(
@@ -709,13 +747,24 @@ def _least_squares(
 ) -> GLMResult:
     k = len(names)
     plan = _gram_plan(parts)
-    sums = _sums(db, rows, plan, weight=None, target=rows.y, extra={"yy": (rows.y * rows.y).sum()})
+    maxima = _column_maxima(db, rows, parts)
+    _check_finite(maxima, names, formula, table)
+    sums = _sums(
+        db,
+        rows,
+        plan,
+        maxima=maxima,
+        weight=None,
+        target=_Summand(rows.y, maxima.y),
+        totals={"yy": _Summand(rows.y * rows.y, maxima.y * maxima.y)},
+        extra={},
+    )
     _check_rows(sums.n, k, formula, table)
     beta, inverse = _solve(sums.gram, sums.score, names, formula, table)
     rss = sums.extra["yy"] - 2 * beta @ sums.score + beta @ sums.gram @ beta
     if rss <= 1e-8 * sums.extra["yy"]:
         # The quadratic form cancels when the fit is nearly exact; sum the squared residuals themselves then.
-        rss = _residual_sum_of_squares(db, rows, beta)
+        rss = _residual_sum_of_squares(db, rows, beta, rss if rss > 0 else 1e-8 * sums.extra["yy"])
     scale = rss / (sums.n - k)
     return _result(formula, "gaussian", table, names, beta, np.sqrt(np.diag(inverse) * scale), sums.n, rss, scale, 1)
 
@@ -779,12 +828,16 @@ def _irls_fit(
     names, parts = list(names), list(parts)
     k = len(names)
     plan = _gram_plan(parts)
+    maxima = _column_maxima(db, rows, parts)  # the scales of the exact sums: one query before the iterations
+    _check_finite(maxima, names, formula, table)
     eta = _starting_eta(rows.y, family)
     previous: np.ndarray | None = None
     settled = False
     dropped: list[str] = []
+    seen: Mapping[str, float] | None = None  # the largest terms of the iteration before
     for iteration in range(1, max_iter + 1):
-        sums = _irls_sums(db, rows, eta, family, plan)
+        sums = _irls_sums(db, rows, eta, family, plan, maxima, seen)
+        seen = sums.largest
         if iteration == 1:
             _check_rows(sums.n, k, formula, table)
             _check_response(sums.extra["invalid"], formula, family, table)
@@ -796,7 +849,8 @@ def _irls_fit(
                     names, parts = [names[j] for j in keep], [parts[j] for j in keep]
                     k = len(keep)
                     plan = _gram_plan(parts)
-                    sums = _Sums(sums.gram[np.ix_(keep, keep)], sums.score[keep], sums.n, sums.extra)
+                    maxima = _Maxima(maxima.x[keep], maxima.y, maxima.indicator[keep])
+                    sums = _Sums(sums.gram[np.ix_(keep, keep)], sums.score[keep], sums.n, sums.extra, sums.largest)
                     eta = _starting_eta(rows.y, family)
         beta, inverse = _solve(sums.gram, sums.score, names, formula, table)
         if settled:
@@ -889,49 +943,269 @@ def _sums(
     rows: ibis.Table,
     plan: Mapping[tuple[int, int], tuple[int, int] | None],
     *,
-    weight: ibis.Value | None,
-    target: ibis.Value,
+    maxima: _Maxima,
+    weight: _Summand | None,
+    target: _Summand | None,
+    totals: Mapping[str, _Summand],
     extra: Mapping[str, ibis.Value],
 ) -> _Sums:
-    """One aggregate query: XᵀWX (upper triangle, each distinct entry of ``plan`` once), XᵀW·target, the row count
-    and ``extra``.
+    """One aggregate query: XᵀWX (upper triangle, each distinct entry of ``plan`` once), XᵀW·target, the row count,
+    the ``totals`` and ``extra``; every sum but those of ``extra`` is exact in fixed point.
 
-    The target and the weighted columns w·x_j become columns of the rows below, and the sums are added to the
-    compiled query as sqlglot expressions over those columns: Ibis takes about a millisecond to compile each
-    aggregate, which at k = 170 (some ten thousand sums) was most of the time a fit took on DuckDB.
+    Each summed value v (a product w·x_i·x_j, a product x_j·target, or a total's value) is scaled by 2^(62 − e),
+    where 2^e bounds |v| over the rows, rounded to the nearest integer, and the integers are added exactly
+    (:meth:`~synthsql.engines.Engine.integer_sum`: to HUGEINT on DuckDB, NUMERIC on PostgreSQL, DECIMAL(38, 0) on
+    Spark). Every row's term is then a BIGINT of magnitude at most 2^62, so no sum can overflow below 2^64 rows,
+    and an integer sum does not depend on the order the rows are added in: the result is the same bits on every
+    run, whatever the parallel plan, and on every engine that computes the rows' doubles alike.
+
+    Error bound. A term is rounded to within half a unit 2^(e − 62), so a sum over n rows is off by at most
+    n·2^(e − 63), plus half an ulp of the double it is read into. For an entry of XᵀWX, 2^e = 2^(e_w + m_i + m_j),
+    where 2^m_j is the power of two at or just above max|x_j| (:func:`_column_maxima`, one query per fit; a 0/1
+    column has m_j = 0) and 2^e_w that of a guess at the largest weight, so the error is below
+    n·2^-61 · 2^e_w · max|x_i| · max|x_j|. A weight or target (:class:`_Summand`) comes with a guess at its largest
+    magnitude; the query also returns the exact maxima (MAX is exact too), and when a guess was low (a term would
+    have been clipped) or more than 2^_LOOSE_BITS too high, the sums are computed again at the scale of those
+    maxima. So 2^e_w < 2^(_LOOSE_BITS + 1) · max w, and an entry is within n·2^-48 · max w · max|x_i| · max|x_j| of
+    its exact value (typically within n·2^-58 of it: the guesses are within _GROWTH of the maxima): a relative
+    error, on a column of terms of like size, far below double precision (2^-53) and the IRLS tolerance. Values
+    beyond 2^1024 (the sums would overflow a double) give NaN sums, which :func:`_solve` refuses.
+
+    Speed: an integer sum costs what a double sum does, a double rounded to an integer in each sum some three times
+    as much on DuckDB. So a column that is 0 or 1 in every row (an intercept, dummy or product of dummies: most of
+    a wide design, known from its ``parts``) enters its products as a BIGINT: w·x_i·x_j is then the
+    integer A_i = round(w·x_i scaled) times x_j, with A_i rounded once per row, not once per sum. Only the products
+    of two other columns round in each sum.
+
+    The scaled columns and the integers become columns of the rows below, and the sums are added to the compiled
+    query as sqlglot expressions over those columns: Ibis takes about a millisecond to compile each aggregate, which
+    at k = 170 (some ten thousand sums) was most of the time a fit took on DuckDB.
     """
     k = max((j for _, j in plan), default=-1) + 1
-    step = rows.mutate(tg_=target)
-    if weight is not None:  # w·x_j once per row, not in each sum
-        step = step.mutate(**{f"w{j}": step[f"x{j}"] * weight for j in range(k)})
-    tree = db.compile(step.aggregate(n_=step.count(), **extra))
-    assert isinstance(tree, exp.Select)  # an Ibis aggregate compiles to one SELECT
-
-    def column(name: str) -> exp.Column:
-        return exp.column(name, quoted=True)  # the one table the aggregate reads
-
-    def product(i: int, j: int) -> exp.Expression:
-        return exp.Mul(this=column(f"x{i}" if weight is None else f"w{i}"), expression=column(f"x{j}"))
-
-    sums = [
-        exp.alias_(exp.Sum(this=product(i, j)), f"g_{i}_{j}", quoted=True, copy=False)
-        for (i, j), source in plan.items()
-        if source == (i, j)
-    ]
-    sums += [
-        exp.alias_(
-            exp.Sum(this=exp.Mul(this=column(f"x{j}"), expression=column("tg_"))), f"s_{j}", quoted=True, copy=False
-        )
-        for j in range(k)
-    ]
-    tree.set("expressions", [*tree.expressions, *sums])
-    row = _fetch_tree(db, tree)
+    columns = [_exponent(float(m)) for m in maxima.x[:k]]  # |x_j| <= 2**columns[j]
+    summands = {name: s for name, s in (("w", weight), ("t", target)) if s is not None}
+    summands.update({f"q_{name}": s for name, s in totals.items()})
+    bounds = {name: s.bound for name, s in summands.items()}
+    for attempt in (1, 2):
+        exponents = {name: _exponent(bound) for name, bound in bounds.items()}
+        row = _fixed_point_row(db, rows, plan, k, columns, maxima.indicator, summands, exponents, extra)
+        seen = {name: _number(row[f"max_{name}"]) for name in summands}
+        overflow = any(not _within(seen[name], exponents[name]) for name in summands)
+        loose = any(s.tight and _loose(seen[name], exponents[name]) for name, s in summands.items())
+        if attempt == 2 or not (overflow or loose) or not all(map(math.isfinite, seen.values())):
+            break
+        bounds = seen  # the exact maxima: the second query's terms are all within their bounds
+    # A term still clipped on the second query (a value beyond 2**1024, or NaN): its sums are NaN.
+    unscale = functools.partial(_unscale, nan=overflow)
+    e_w = exponents.get("w", 0)
+    # The exponent of column j's scale in the integer products (a 0/1 column is not scaled).
+    integer = [0 if maxima.indicator[j] else columns[j] for j in range(k)]
     gram = np.zeros((k, k))
     for (i, j), source in plan.items():
         if source is not None:
-            gram[i, j] = gram[j, i] = _number(row[f"g_{source[0]}_{source[1]}"])
-    score = np.array([_number(row[f"s_{j}"]) for j in range(k)])
-    return _Sums(gram, score, int(row["n_"]), {name: _number(row[name]) for name in extra})
+            p, q = source
+            if maxima.indicator[q] or maxima.indicator[p]:  # A_p·x_q or A_q·x_p
+                e = e_w + (integer[p] if maxima.indicator[q] else integer[q])
+            else:
+                e = e_w + columns[p] + columns[q]
+            gram[i, j] = gram[j, i] = unscale(row[f"g_{p}_{q}"], e - _TERM_BITS)
+    score = np.zeros(k)
+    if target is not None:
+        score = np.array([unscale(row[f"s_{j}"], integer[j] + exponents["t"] - _TERM_BITS) for j in range(k)])
+    values = {name: unscale(row[f"q_{name}"], exponents[f"q_{name}"] - _TERM_BITS) for name in totals}
+    values.update({name: _number(row[name]) for name in extra})
+    return _Sums(gram, score, int(row["n_"]), values, seen)
+
+
+def _fixed_point_row(
+    db: Database,
+    rows: ibis.Table,
+    plan: Mapping[tuple[int, int], tuple[int, int] | None],
+    k: int,
+    columns: Sequence[int],
+    indicator: Sequence[bool],
+    summands: Mapping[str, _Summand],
+    exponents: Mapping[str, int],
+    extra: Mapping[str, ibis.Value],
+) -> dict[str, Any]:
+    """The query of :func:`_sums` at the given scales, and its one row (the sums as exact integers).
+
+    Per row, in three layers below the aggregate: b_j = x_j·2^(31 − m_j) and a_j = ŵ·b_j (doubles, ŵ = w·2^-e_w at
+    most 1), A_j = round(a_j·2^31) (for a 0/1 column: W·x_j, W = round(ŵ·2^62) once per row), I_j = x_j as an
+    integer for a 0/1 column; the target likewise as t̂ = t·2^(31 − e_t) and T = round(t̂·2^31); a total's value as
+    round(v·2^(62 − e_q)). Rounding is :meth:`~synthsql.engines.Engine.round_integer`, to the nearest integer (ties
+    to even) on every engine; |v| <= 2^62 in each. The weight, target and totals are clipped to their bounds (a
+    guess that was low is summed again); the b_j are not (their bounds are the exact maxima: a value beyond would
+    make the query fail, not err). The layers are sqlglot (Ibis would paste W into each A_j, and takes long to
+    compile hundreds of columns); the integer columns are named ia_j, ix_j, iw_, it_ (DuckDB matches quoted names
+    regardless of case)."""
+    pairs = [(i, j) for (i, j), source in plan.items() if source == (i, j)]
+    weighted, targeted = "w" in summands, "t" in summands
+    # Which columns the terms need: doubles b_j (a_j too when weighted), integers A_j, 0/1 columns I_j.
+    doubles = {c for i, j in pairs if not (indicator[i] or indicator[j]) for c in (i, j)}
+    integers = {i if indicator[j] else j for i, j in pairs if indicator[i] or indicator[j]}
+    units = {c for i, j in pairs for c in (i, j) if indicator[c]} | {j for j in integers if indicator[j]}
+    if targeted:
+        doubles |= {j for j in range(k) if not indicator[j]}
+        units |= {j for j in range(k) if indicator[j]}
+    doubles |= {j for j in integers if not indicator[j]}
+
+    values = rows.mutate(**{f"u_{name}": s.value for name, s in summands.items()})
+    maxima = {f"max_{name}": values[f"u_{name}"].abs().max() for name in summands}
+    tree = db.compile(values.aggregate(n_=values.count(), **maxima, **extra))
+    assert isinstance(tree, exp.Select)  # an Ibis aggregate compiles to one SELECT
+
+    engine = db.engine
+    half, whole = 2.0**_FACTOR_BITS, 2.0**_TERM_BITS
+    first: dict[str, exp.Expression] = {
+        f"b{j}": _sql_times(_col(f"x{j}"), 2.0 ** (_FACTOR_BITS - columns[j])) for j in sorted(doubles)
+    }
+    first.update({f"ix{j}": exp.cast(_col(f"x{j}"), exp.DataType.build("BIGINT")) for j in sorted(units)})
+    if weighted:  # the weight multiplies the b_j: at most 1
+        first["v_w"] = _sql_bounded(_sql_times(_col("u_w"), 2.0 ** -exponents["w"]), 1.0)
+    if targeted:  # the target multiplies the b_j
+        first["v_t"] = _sql_bounded(_sql_times(_col("u_t"), 2.0 ** (_FACTOR_BITS - exponents["t"])), half)
+    for name in summands:
+        if name.startswith("q_"):
+            scaled = _sql_times(_col(f"u_{name}"), 2.0 ** (_TERM_BITS - exponents[name]))
+            first[f"v_{name}"] = engine.round_integer(_sql_bounded(scaled, whole))
+    second: dict[str, exp.Expression] = {}
+    if weighted:
+        second.update({f"a{j}": exp.Mul(this=_col("v_w"), expression=_col(f"b{j}")) for j in sorted(doubles)})
+    if any(indicator[j] for j in integers):
+        second["iw_"] = (
+            engine.round_integer(_sql_times(_col("v_w"), whole)) if weighted else exp.Literal.number(str(2**_TERM_BITS))
+        )
+    if targeted and any(indicator[j] for j in range(k)):
+        second["it_"] = engine.round_integer(_sql_times(_col("v_t"), half))
+    third = {
+        f"ia{j}": exp.Mul(this=_col("iw_"), expression=_col(f"ix{j}"))
+        if indicator[j]
+        else engine.round_integer(_sql_times(_col(f"a{j}" if weighted else f"b{j}"), half))
+        for j in sorted(integers)
+    }
+    key = "from_" if "from_" in tree.args else "from"  # sqlglot 30 renamed the argument
+    source = tree.args[key].this
+    alias = source.alias_or_name
+    layer = exp.select(exp.Star(), *(exp.alias_(e, n, quoted=True) for n, e in first.items())).from_(source.copy())
+    for number, added in enumerate((second, third)):
+        if added:
+            inner = exp.Subquery(this=layer, alias=exp.TableAlias(this=exp.to_identifier(f"fx{number}_", quoted=True)))
+            layer = exp.select(exp.Star(), *(exp.alias_(e, n, quoted=True) for n, e in added.items())).from_(inner)
+    tree.set(
+        key,
+        exp.From(this=exp.Subquery(this=layer, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))),
+    )
+
+    def product(left: str, right: str) -> exp.Expression:
+        return exp.Mul(this=_col(left), expression=_col(right))
+
+    def aliased(total: exp.Expression, name: str) -> exp.Expression:
+        return exp.alias_(total, name, quoted=True, copy=False)
+
+    sums = []
+    for i, j in pairs:
+        if indicator[j]:
+            total = engine.integer_sum(product(f"ia{i}", f"ix{j}"))
+        elif indicator[i]:
+            total = engine.integer_sum(product(f"ia{j}", f"ix{i}"))
+        else:
+            total = engine.integer_sum(engine.round_integer(product(f"a{i}" if weighted else f"b{i}", f"b{j}")))
+        sums.append(aliased(total, f"g_{i}_{j}"))
+    if targeted:
+        for j in range(k):
+            if indicator[j]:
+                total = engine.integer_sum(product("it_", f"ix{j}"))
+            else:
+                total = engine.integer_sum(engine.round_integer(product(f"b{j}", "v_t")))
+            sums.append(aliased(total, f"s_{j}"))
+    sums += [aliased(engine.integer_sum(_col(f"v_{name}")), name) for name in summands if name.startswith("q_")]
+    tree.set("expressions", [*tree.expressions, *sums])
+    return _fetch_tree(db, tree, plain=[*maxima, *extra])
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)  # each layer reads one table
+
+
+def _sql_times(value: exp.Expression, power: float) -> exp.Expression:
+    """``value`` times a power of two, written so that every engine reads the literal as that exact double."""
+    return exp.Mul(this=value, expression=exp.Literal.number(f"{power:.17e}"))
+
+
+def _sql_bounded(value: exp.Expression, limit: float) -> exp.Expression:
+    # Within ±limit (only a value beyond its bound, which _sums then sums again, is changed): no cast can overflow.
+    least = exp.Least(this=value, expressions=[exp.Literal.number(f"{limit:.17e}")])
+    return exp.Greatest(this=least, expressions=[exp.Literal.number(f"{-limit:.17e}")])
+
+
+def _exponent(bound: float) -> int:
+    """The least e with bound <= 2**e (a bound just below a power of two, within 2**-30, gets the next one: a
+    value computed in SQL may round above it), within the scales' range; the largest for an infinite or NaN bound."""
+    if not bound > 0:
+        return _MIN_EXPONENT if bound == 0 else _MAX_EXPONENT
+    if not math.isfinite(bound):
+        return _MAX_EXPONENT
+    mantissa, e = math.frexp(bound)  # bound = mantissa·2**e, 0.5 <= mantissa < 1
+    if mantissa == 0.5:
+        e -= 1  # bound is 2**(e - 1)
+    elif mantissa > 1 - 2.0**-30:
+        e += 1
+    return min(max(e, _MIN_EXPONENT), _MAX_EXPONENT)
+
+
+def _within(value: float, e: int) -> bool:
+    """|value| <= 2**e (False for NaN)."""
+    if value == 0:
+        return True
+    if not math.isfinite(value):
+        return False
+    mantissa, f = math.frexp(abs(value))
+    return f <= e or (f == e + 1 and mantissa == 0.5)
+
+
+def _loose(value: float, e: int) -> bool:
+    """0 < |value| < 2**(e - _LOOSE_BITS): scaled by 2**e, the value would keep too few bits."""
+    return value != 0 and math.isfinite(value) and math.frexp(abs(value))[1] <= e - _LOOSE_BITS
+
+
+def _unscale(total: Any, e: int, *, nan: bool = False) -> float:
+    """An exact integer sum (int, Decimal or None for no rows) times 2**e, rounded once to a double."""
+    if nan:
+        return math.nan
+    integer = 0 if total is None else int(total)
+    try:
+        return math.ldexp(float(integer), e)
+    except OverflowError:
+        return math.copysign(math.inf, integer)
+
+
+def _column_maxima(db: Database, rows: ibis.Table, parts: Sequence[Parts]) -> _Maxima:
+    """The largest magnitude of ``y`` and of each design column ``x0``...``x{k-1}`` (0 without rows), in one query.
+    MAX is exact: the same on every run, whatever order the rows are read in.
+
+    A column whose ``parts`` are all category (or NULL) indicators is 0 or 1 in every row (an intercept, a dummy or
+    a product of dummies: :func:`_indicator` codes each as a double 0 or 1): it is marked so, with maximum 1, and
+    not read."""
+    indicator = np.array([all(level is not _NUMERIC for _, level in p) for p in parts], dtype=bool)
+    numeric = [j for j in range(len(parts)) if not indicator[j]]
+    row = _fetch_one(
+        db, rows.aggregate(my_=rows.y.abs().max(), **{f"mx{j}": rows[f"x{j}"].abs().max() for j in numeric})
+    )
+    x = np.ones(len(parts))
+    x[numeric] = [_number(row[f"mx{j}"]) for j in numeric]
+    return _Maxima(x, _number(row["my_"]), indicator)
+
+
+def _check_finite(maxima: _Maxima, names: Sequence[str], formula: Formula, table: str) -> None:
+    bad = ([formula.response] if not math.isfinite(maxima.y) else []) + [
+        names[j] for j, m in enumerate(maxima.x) if not math.isfinite(m)
+    ]
+    if bad:
+        raise ModelFitError(
+            f"Cannot fit {formula.text!r} on table {table!r}: {_quoted(bad)} "
+            f"{'holds' if len(bad) == 1 else 'hold'} infinite or NaN values."
+        )
 
 
 def _fetch_one(db: Database, query: ibis.Table) -> dict[str, Any]:
@@ -941,12 +1215,14 @@ def _fetch_one(db: Database, query: ibis.Table) -> dict[str, Any]:
     return _fetch_tree(db, tree)
 
 
-def _fetch_tree(db: Database, tree: exp.Select) -> dict[str, Any]:
+def _fetch_tree(db: Database, tree: exp.Select, *, plain: Iterable[str] = ()) -> dict[str, Any]:
     """The one row of an aggregate query's sqlglot tree.
 
     The engine fences the derived tables (:meth:`~synthsql.engines.Engine.fence_subqueries`): PostgreSQL would
     otherwise recompute the weights of IRLS in each of the k(k + 1)/2 sums. The session runs without JIT (pinned by
-    :class:`~synthsql.engines.PostgresEngine`).
+    :class:`~synthsql.engines.PostgresEngine`). The results named in ``plain`` stay out of the arrays a long select
+    list travels in: an array has one element type, and a double among exact integer sums would turn them all into
+    doubles (or, on PostgreSQL, itself into a NUMERIC of 15 digits).
     """
     db.engine.fence_subqueries(tree)
     names = tree.named_selects
@@ -955,16 +1231,22 @@ def _fetch_tree(db: Database, tree: exp.Select) -> dict[str, Any]:
         (row,) = db.fetchall(tree)
         return dict(zip(names, row, strict=True))
     # PostgreSQL allows at most 1664 entries in a select list: the aggregates travel in arrays of _MAX_SELECT.
-    chunks = [projections[at : at + _MAX_SELECT] for at in range(0, len(projections), _MAX_SELECT)]
+    keep = set(plain)
+    kept = [(name, p) for name, p in zip(names, projections, strict=True) if name in keep]
+    packed = [(name, p) for name, p in zip(names, projections, strict=True) if name not in keep]
+    chunks = [packed[at : at + _MAX_SELECT] for at in range(0, len(packed), _MAX_SELECT)]
     tree.set(
         "expressions",
-        [
-            exp.alias_(exp.Array(expressions=[p.unalias() for p in chunk]), f"pack_{c}", quoted=True, copy=False)
+        [p for _, p in kept]
+        + [
+            exp.alias_(exp.Array(expressions=[p.unalias() for _, p in chunk]), f"pack_{c}", quoted=True, copy=False)
             for c, chunk in enumerate(chunks)
         ],
     )
     (row,) = db.fetchall(tree)
-    return dict(zip(names, (value for array in row for value in array), strict=True))
+    values = dict(zip([name for name, _ in kept], row[: len(kept)], strict=True))
+    values.update(zip([name for name, _ in packed], (v for array in row[len(kept) :] for v in array), strict=True))
+    return values
 
 
 def _number(value: Any) -> float:
@@ -977,7 +1259,11 @@ def _irls_sums(
     eta: ibis.Value,
     family: str,
     plan: Mapping[tuple[int, int], tuple[int, int] | None],
+    maxima: _Maxima,
+    seen: Mapping[str, float] | None,
 ) -> _Sums:
+    """One IRLS iteration's sums at linear predictor ``eta``; ``seen`` holds the largest terms of the iteration
+    before (None on the first), from which the scales of this one's fixed-point sums are guessed."""
     bound = _ETA_BOUND[family]
     step = rows.mutate(eta_=ibis.greatest(ibis.least(eta, bound), -bound))
     if family == "binomial":
@@ -998,11 +1284,52 @@ def _irls_sums(
         )
     working = step.w_ * step.eta_ + (step.y - step.mu_)  # W z, with z = η + (y − μ)/W
     extra = {
-        "deviance": step.dev_.sum(),
         "invalid": step.invalid_.sum(),
         "clipped": ibis.ifelse(step.eta_.abs() >= bound, 1, 0).sum(),
     }
-    return _sums(db, step, plan, weight=step.w_, target=working, extra=extra)
+    guess = _irls_bounds(family, maxima.y, seen)
+    return _sums(
+        db,
+        step,
+        plan,
+        maxima=maxima,
+        weight=_Summand(step.w_, guess["w"]),
+        target=_Summand(working, guess["t"]),
+        # The deviance only sets the convergence threshold and is reported: a loose scale costs it no query.
+        totals={"deviance": _Summand(step.dev_, guess["q_deviance"], tight=False)},
+        extra=extra,
+    )
+
+
+def _irls_bounds(family: str, y_max: float, seen: Mapping[str, float] | None) -> dict[str, float]:
+    """Guesses at the largest weight (``w``), working response W z (``t``) and deviance term (``q_deviance``) of
+    an IRLS iteration, given max |y| and the largest terms of the iteration before (``seen``, None on the first).
+
+    A wrong guess costs a second query (:func:`_sums`), never a wrong sum. For the binomial family they are bounds:
+    w = μ(1 − μ) <= 1/4, |w η| <= 0.2241 (the largest x e^-x / (1 + e^-x)^2), |y − μ| < 1, and a row's deviance is
+    at most 2 ln(1 + e^30) (|η| <= 30) for a valid response (an invalid one is refused after the first query); the
+    weight and W z are guessed at most _GROWTH times those of the iteration before. For the poisson family the
+    starting η = ln(y + 0.1) is at most ln(max y + 0.1), so the first w = e^η is at most max y + 0.1; later weights
+    and W z are guessed at _GROWTH times those before, and a row's deviance 2[y ln(y/μ) − (y − μ)] is bounded
+    through |η| <= 100 and μ at most the weight guessed."""
+    y = y_max
+    if family == "binomial":
+        first = {
+            "w": 0.25,
+            "t": 0.2242 + (1.0 if y <= 1 else y + 1.0),
+            "q_deviance": 60.01 if y <= 1 else 2 * (30.01 + 30 * y),
+        }
+        if seen is None:
+            return first
+        return {**first, "w": min(first["w"], _GROWTH * seen["w"]), "t": min(first["t"], _GROWTH * seen["t"])}
+    if seen is None:
+        w = y + 0.1
+        g = max(math.log(w), math.log(0.1))  # the largest |η|, at least that of y = 0
+        t = max(1 / math.e, w * max(g, 0.0)) + w  # |w η| + |y − μ|
+    else:
+        w, t = _GROWTH * seen["w"], _GROWTH * seen["t"]
+    deviance = 2 * (max(y * math.log(max(y, 1.0)), 1 / math.e) + 100 * y + y + w)
+    return {"w": w, "t": t, "q_deviance": deviance}
 
 
 def _starting_eta(y: ibis.Value, family: str) -> ibis.Value:
@@ -1015,12 +1342,32 @@ def _starting_eta(y: ibis.Value, family: str) -> ibis.Value:
 
 
 def _linear_predictor(rows: ibis.Table, beta: np.ndarray) -> ibis.Value:
-    return functools.reduce(operator.add, [rows[f"x{j}"] * float(b) for j, b in enumerate(beta)])
+    return functools.reduce(operator.add, [rows[f"x{j}"] * _exact_literal(float(b)) for j, b in enumerate(beta)])
 
 
-def _residual_sum_of_squares(db: Database, rows: ibis.Table, beta: np.ndarray) -> float:
+def _exact_literal(value: float) -> ibis.Value:
+    """``value`` as an expression every engine reads as exactly that double: an integer of at most 53 bits times a
+    power of two. (Ibis writes a float literal as its shortest decimal, which DuckDB reads as a DECIMAL and then
+    converts to a double in two roundings: one in twenty coefficients came out one ulp off, and the fit apart
+    from PostgreSQL's.)"""
+    if value == 0 or not math.isfinite(value):
+        return ibis.literal(value)
+    mantissa, e = math.frexp(value)
+    integer, e = int(mantissa * 2**53), e - 53
+    while integer % 2 == 0:
+        integer, e = integer // 2, e + 1
+    if not -1022 <= e <= 1023:  # the power of two would not be a normal double
+        return ibis.literal(value)
+    return ibis.literal(integer, type="int64").cast("float64") * 2.0**e
+
+
+def _residual_sum_of_squares(db: Database, rows: ibis.Table, beta: np.ndarray, guess: float) -> float:
+    """Σ (y − Xβ)², exact in fixed point (:func:`_sums`); ``guess`` is a guess at the largest squared residual."""
     residuals = rows.mutate(r_=rows.y - _linear_predictor(rows, beta))
-    return _number(_fetch_one(db, residuals.aggregate(rss=(residuals.r_ * residuals.r_).sum()))["rss"])
+    square = _Summand(residuals.r_ * residuals.r_, guess)
+    none = _Maxima(np.zeros(0), 0.0, np.zeros(0, dtype=bool))
+    sums = _sums(db, residuals, {}, maxima=none, weight=None, target=None, totals={"rss": square}, extra={})
+    return sums.extra["rss"]
 
 
 def _check_rows(n: int, k: int, formula: Formula, table: str) -> None:
