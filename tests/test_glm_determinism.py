@@ -87,6 +87,17 @@ def test_metric_rows_are_the_same_bits_on_every_run(parallel):
         assert table["value"].to_numpy().tobytes() == tables[0]["value"].to_numpy().tobytes()
 
 
+def test_the_logistic_pmse_is_the_same_bits_on_every_run(parallel):
+    """The pMSE's sum of squared propensities is exact in fixed point too (it was a plain SUM of doubles)."""
+    from synthsql.metrics.pmse import pmse_logit
+
+    if "big_other" not in parallel.list_tables():
+        create_table(parallel, "big_other", 300_000, part=1)
+    spec = ss.describe(parallel, "big", columns={"yes": {"kind": "categorical"}, "cnt": {"kind": "categorical"}})
+    values = [pmse_logit(parallel, "big", "big_other", spec, columns=["x", "z", "g"])["pmse"] for _ in range(3)]
+    assert len({np.float64(v).tobytes() for v in values}) == 1
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The same bits on DuckDB and PostgreSQL
 # --------------------------------------------------------------------------------------------------------------

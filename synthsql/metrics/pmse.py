@@ -29,6 +29,7 @@ from typing import Any
 
 import ibis
 import numpy as np
+from sqlglot import exp
 
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
@@ -248,8 +249,8 @@ def pmse_logit(
     c = stats.rows[1] / total
     bound = glm._ETA_BOUND["binomial"]
     eta = ibis.greatest(ibis.least(glm._linear_predictor(fit.rows, fit.beta), bound), -bound)
-    fitted = fit.rows.mutate(d_=1.0 / (1.0 + (-eta).exp()) - c)
-    pmse = glm._number(glm._fetch_one(db, fitted.aggregate(ss_=(fitted.d_ * fitted.d_).sum()))["ss_"]) / total
+    fitted = fit.rows.select(d_=1.0 / (1.0 + (-eta).exp()) - c)
+    pmse = _exact_sum_of_squares(db, fitted, "d_") / total
     k = len(fit.names)
     null = (k - 1) * (1 - c) ** 2 * c / total
     model = shape
@@ -452,6 +453,20 @@ def _logit_design(factors: Sequence[_Factor], interactions: bool) -> list[_Desig
                     _DesignColumn(f"{u.name}:{v.name}", lambda t, u=u, v=v: u.expr(t) * v.expr(t), u.parts + v.parts)
                 )
     return design
+
+
+def _exact_sum_of_squares(db: Database, rows: ibis.Table, column: str) -> float:
+    """The sum of ``column``² over ``rows``, for values in [-1, 1], added exactly in fixed point: each square scaled
+    by 2^62 and rounded to an integer (an error of at most 2^-63 a row), the integers summed exactly by the engine
+    (:meth:`~synthsql.engines.Engine.integer_sum`), so the total does not depend on the order in which a parallel
+    aggregate adds the rows, and the pMSE is the same to the bit from run to run."""
+    engine = db.engine
+    value = exp.column(column, quoted=True)
+    scaled = exp.Mul(this=exp.Mul(this=value, expression=value.copy()), expression=exp.Literal.number(str(2**62)))
+    total = exp.alias_(engine.integer_sum(engine.round_integer(scaled)), "ss_", quoted=True)
+    tree = exp.select(total).from_(exp.Subquery(this=db.compile(rows), alias=exp.TableAlias(this=exp.to_identifier("r"))))
+    value = glm._fetch_tree(db, tree)["ss_"]
+    return 0.0 if value is None else int(value) / 2**62
 
 
 def _check_separation(design: Sequence[_DesignColumn], stats: _Stats, real: str, synthetic: str) -> None:
