@@ -39,6 +39,7 @@ from sqlglot import exp
 from synthsql.aggregates import AggregateStore, null_blocks
 from synthsql.connection import Database, connect
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
+from synthsql.metrics.glm import _exact_literal, _sql_times
 from synthsql.metrics.utility import tvd
 from synthsql.rules import Rule
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
@@ -230,9 +231,10 @@ def _summary_stats(
         metrics[f"null{i}"] = t[col.name].isnull().sum().coalesce(0)
         if col.kind in NUMERIC_KINDS:
             x = numeric_value(t[col.name], col.kind).cast("float64")
-            metrics.update({f"min{i}": x.min(), f"max{i}": x.max(), f"mean{i}": x.mean(), f"sd{i}": x.std()})
+            metrics.update({f"min{i}": x.min(), f"max{i}": x.max(), f"count{i}": x.count()})
     moments = t.aggregate(**metrics).to_pyarrow().to_pylist()[0]
     n = int(moments["n"])
+    moments.update(_exact_moments(db, t, [(i, c) for i, c in enumerate(cols) if c.kind in NUMERIC_KINDS], moments))
 
     # Query 2: deciles of every numeric column, stacked into (column position, value) and grouped by position.
     deciles: dict[Any, list[float]] = {}
@@ -266,6 +268,61 @@ def _summary_stats(
                 stats[("share", category)] = _share(int(count), n)
             stats[("share_other", None)] = _share(int(cells[-1]) - nulls, n)
         out[col.name] = stats
+    return out
+
+
+def _exact_moments(
+    db: Database, t: ibis.Table, numeric: Sequence[tuple[int, ColumnSpec]], moments: Mapping[str, Any]
+) -> dict[str, float | None]:
+    """``mean<i>`` and ``sd<i>`` (sample standard deviation) of each numeric column, the same bits on every run.
+
+    A database adds doubles in an order of its own, so a plain ``AVG`` or ``STDDEV`` changed in its last bits from
+    run to run on a parallel aggregate. Here each value's distance d = x - p from the midpoint p of the column's
+    range (read before, with the min and max) is scaled by 2^(62 - e), where 2^e bounds |d|, rounded to an integer,
+    and so is d² at 2^(62 - 2e); the integers are summed exactly (:meth:`~synthsql.engines.Engine.integer_sum`) and
+    the mean p + Σd/n and variance (Σd² - (Σd)²/n) / (n - 1) computed with fractions. Centring on p keeps the
+    variance free of cancellation; rounding costs at most 2^(e - 63) a value (2^(2e - 63) a square).
+    """
+    out: dict[str, float | None] = {}
+    scales: dict[int, tuple[float, int]] = {}
+    sums: list[exp.Expression] = []
+    engine = db.engine
+    for i, col in numeric:
+        count = int(moments[f"count{i}"] or 0)
+        low, high = moments[f"min{i}"], moments[f"max{i}"]
+        if count == 0 or low is None or not (math.isfinite(low) and math.isfinite(high)):
+            out[f"mean{i}"] = None if count == 0 else float("nan")
+            out[f"sd{i}"] = None if count < 2 else float("nan")
+            continue
+        middle = low / 2 + high / 2  # no overflow near the largest doubles
+        spread = max(high - middle, middle - low)
+        if spread == 0:
+            out[f"mean{i}"], out[f"sd{i}"] = float(low), (0.0 if count > 1 else None)
+            continue
+        exponent = min(max(math.frexp(spread)[1], -400), 500)  # spread < 2**exponent (d² stays a finite double)
+        scales[i] = (middle, exponent)
+        d = exp.column(f"d{i}", quoted=True)
+        one = _sql_times(d, 2.0 ** (62 - exponent))
+        two = _sql_times(exp.Mul(this=d.copy(), expression=d.copy()), 2.0 ** (62 - 2 * exponent))
+        sums.append(exp.alias_(engine.integer_sum(engine.round_integer(one)), f"s1_{i}", quoted=True))
+        sums.append(exp.alias_(engine.integer_sum(engine.round_integer(two)), f"s2_{i}", quoted=True))
+    if not sums:
+        return out
+    distances = {  # the midpoint written so that every engine reads exactly that double
+        f"d{i}": numeric_value(t[c.name], c.kind).cast("float64") - _exact_literal(scales[i][0])
+        for i, c in numeric
+        if i in scales
+    }
+    values = exp.Subquery(this=db.compile(t.select(**distances)), alias=exp.TableAlias(this=exp.to_identifier("v")))
+    tree = exp.select(*sums).from_(values)
+    (row,) = db.fetchall(tree)
+    totals = dict(zip([s.alias for s in sums], row, strict=True))
+    for i, (middle, exponent) in scales.items():
+        count = int(moments[f"count{i}"])
+        s1 = Fraction(int(totals[f"s1_{i}"] or 0)) / Fraction(2) ** (62 - exponent)
+        s2 = Fraction(int(totals[f"s2_{i}"] or 0)) / Fraction(2) ** (62 - 2 * exponent)
+        out[f"mean{i}"] = float(Fraction(middle) + s1 / count)
+        out[f"sd{i}"] = math.sqrt(max(float((s2 - s1 * s1 / count) / (count - 1)), 0.0)) if count > 1 else None
     return out
 
 
