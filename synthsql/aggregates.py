@@ -308,8 +308,7 @@ class AggregateStore:
 
     def null_blocks(self) -> list[tuple[str, ...]]:
         """The blocks of modelled columns that are NULL in exactly the same rows (a questionnaire section skipped
-        as a whole), each in the spec's order: one aggregate counting, for each pair of the first
-        :data:`MAX_BLOCK_COLUMNS` nullable columns, the rows where one is NULL and the other not."""
+        as a whole), each in the spec's order (:func:`null_blocks`)."""
         key = ("null_blocks", ())
         if key not in self._cache:
             self._cache[key] = null_blocks(self._table, [c.name for c in self.spec.modelled if c.null_share > 0])
@@ -571,15 +570,29 @@ def _arrow_result(db: Database, query: exp.Expression, schema: pa.Schema) -> pa.
 MAX_BLOCK_COLUMNS = 64
 
 
+#: The most aggregates one query of :func:`null_blocks` computes (PostgreSQL allows 1,664 columns in a select list).
+MAX_AGGREGATES_PER_QUERY = 1000
+
+
 def null_blocks(t: ibis.Table, nullable: Sequence[str]) -> list[tuple[str, ...]]:
     """The blocks (two columns or more) of ``nullable`` columns of ``t`` that are NULL in exactly the same rows,
-    from one aggregate over the pairs of the first :data:`MAX_BLOCK_COLUMNS` of them."""
+    among the first :data:`MAX_BLOCK_COLUMNS` of them: one query counts each column's NULLs, and only columns with
+    the same count are compared pairwise (queries of at most :data:`MAX_AGGREGATES_PER_QUERY` aggregates)."""
     names = list(nullable)[:MAX_BLOCK_COLUMNS]
-    pairs = list(itertools.combinations(range(len(names)), 2))
-    if not pairs:
+    if len(names) < 2:
         return []
-    apart = {f"m{i}_{j}": (t[names[i]].isnull() != t[names[j]].isnull()).sum().coalesce(0) for i, j in pairs}
-    counts = t.aggregate(**apart).to_pyarrow().to_pylist()[0]
+    nulls = t.aggregate(**{f"n{i}": t[name].isnull().sum().coalesce(0) for i, name in enumerate(names)})
+    null_count = nulls.to_pyarrow().to_pylist()[0]
+    pairs = [
+        (i, j)
+        for i, j in itertools.combinations(range(len(names)), 2)
+        if null_count[f"n{i}"] == null_count[f"n{j}"] and null_count[f"n{i}"] > 0
+    ]
+    counts: dict[str, int] = {}
+    for start in range(0, len(pairs), MAX_AGGREGATES_PER_QUERY):
+        chunk = pairs[start : start + MAX_AGGREGATES_PER_QUERY]
+        apart = {f"m{i}_{j}": (t[names[i]].isnull() != t[names[j]].isnull()).sum().coalesce(0) for i, j in chunk}
+        counts.update(t.aggregate(**apart).to_pyarrow().to_pylist()[0])
     group = list(range(len(names)))  # union-find over the pairs NULL in exactly the same rows
 
     def root(i: int) -> int:

@@ -146,6 +146,21 @@ def test_marginals_of_a_table_wider_than_64_columns(db, fresh_name):
         np.testing.assert_array_equal(counts, pandas_marginal(frame, spec, subset), err_msg=str(subset))
 
 
+def test_null_blocks_of_many_columns_fit_in_postgres_select_lists(db, fresh_name):
+    """64 columns NULL in the same rows are 2,016 pairs to compare, more than the 1,664 columns PostgreSQL allows in
+    one select list: the pairs go in several queries, and only columns with as many NULLs are compared."""
+    from synthsql.aggregates import null_blocks
+
+    same = ", ".join(f"CASE WHEN i % 3 = 0 THEN NULL ELSE i + {k} END AS a{k:02d}" for k in range(64))
+    db.backend.raw_sql(
+        f"CREATE TABLE {fresh_name} AS SELECT {same}, CASE WHEN i % 3 = 1 THEN NULL ELSE i END AS other, "
+        f"CASE WHEN i % 5 = 0 THEN NULL ELSE i END AS apart FROM generate_series(0, 299) AS s(i)"
+    )
+    names = [f"a{k:02d}" for k in range(64)]
+    listed = [*names[:40], "other", "apart", *names[40:]]  # the first 64 are compared: a00 .. a61
+    assert null_blocks(db.table(fresh_name), listed) == [tuple(names[:62])]
+
+
 def test_answers_are_cached(db, table):
     name, spec, _, _ = table
     store = AggregateStore(db, name, spec)
