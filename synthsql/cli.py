@@ -119,9 +119,20 @@ def _run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=False)
     if args.command == "demo":
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         from synthsql.demo import print_demo, run_demo
 
-        print_demo(run_demo(args.db, args.dataset, seed=args.seed), dataset=args.dataset, url=args.db)
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("demo", total=None)
+
+            def shown(step: str, done: int, total: int) -> None:
+                bar.update(task, description=step, completed=done, total=total)
+
+            rows = run_demo(args.db, args.dataset, seed=args.seed, progress=shown)
+        print_demo(rows, dataset=args.dataset, url=args.db, console=console)
     elif args.command == "infer":
         from synthsql.catalog import dump_starter
         from synthsql.schema import describe

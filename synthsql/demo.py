@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,23 @@ DEMO_EPSILON = 1.0
 SKIPPED = ("aim",)
 
 
-def run_demo(url: str = "duckdb:///demo.duckdb", dataset: str = "cps1988", *, seed: int = 1) -> list[DemoRow]:
-    """Load ``dataset`` into the database at ``url``, synthesize it with each method, and measure 2-way TVD."""
+def run_demo(
+    url: str = "duckdb:///demo.duckdb",
+    dataset: str = "cps1988",
+    *,
+    seed: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[DemoRow]:
+    """Load ``dataset`` into the database at ``url``, synthesize it with each method, and measure 2-way TVD.
+    ``progress(step, done, total)`` is called as each step starts (``total``: the methods, ``done``: those
+    finished)."""
+    methods = [m for m in fully_synthetic() if m not in SKIPPED]
+
+    def step(text: str, done: int) -> None:
+        if progress is not None:
+            progress(text, done, len(methods))
+
+    step(f"loading {dataset}", 0)
     db = connect(url, create=True)  # the demo makes its own database
     datasets.load(db, dataset, replace=True)
     with warnings.catch_warnings():
@@ -41,19 +57,20 @@ def run_demo(url: str = "duckdb:///demo.duckdb", dataset: str = "cps1988", *, se
     from synthsql.datasets.domains import domains
 
     public = describe(db, dataset, columns=domains(dataset))  # declared domains, for the DP methods
-    out = []
-    for method in fully_synthetic():
+    out: list[DemoRow] = []
+    for method in methods:
         private = getattr(REGISTRY[method], "private", False)
-        if method in SKIPPED:
-            continue
+        step(f"{method}: fit", len(out))
         start = time.perf_counter()
         if private:
             model = fit(db, dataset, method=method, spec=public, seed=seed, epsilon=DEMO_EPSILON)
         else:
             model = fit(db, dataset, method=method, spec=spec, seed=seed)
         fitted = time.perf_counter()
+        step(f"{method}: sample and write {model.spec.n_rows:,} rows", len(out))
         target = materialize(db, model, f"{dataset}_{method}", seed=seed, replace=True)
         written = time.perf_counter()
+        step(f"{method}: 2-way TVD", len(out))
         tvd = marginal_tvd(db, dataset, str(target), public if private else spec)["value"].mean()
         label = f"{method} (epsilon {DEMO_EPSILON:g})" if private else method
         out.append(DemoRow(label, model.spec.n_rows, fitted - start, written - fitted, float(tvd)))
