@@ -40,8 +40,6 @@ MAX_MARGINAL_CELLS = 20_000_000
 #: store is made with another ``max_cells`` (``fit(..., max_aggregate_cells=...)``). Checked before the query runs.
 MAX_AGGREGATE_CELLS = 100_000_000
 GROUPING_SETS_PER_QUERY = 128
-#: Rows per Arrow batch when a query's grouped counts are read.
-RESULT_BATCH_ROWS = 100_000
 #: The most (rows x modelled columns) values whose combination counts a store keeps in a temporary table when one
 #: request of marginals needs several queries (about 800 MB of temporary storage at 8 bytes a value, at worst when
 #: every row is distinct). Above it each query reads and encodes the table again.
@@ -236,8 +234,7 @@ class AggregateStore:
         query = exp.select(*[k.copy() for k in keys], exp.alias_(total, "n")).from_(grouped, copy=False)
         query = query.group_by(grouping, copy=False)
         schema = pa.schema([(f"c{i}", pa.int64()) for i in used] + [("n", pa.int64())])
-        batches = list(self._db.stream(query, schema, RESULT_BATCH_ROWS))  # an engine may give narrower types
-        result = pa.Table.from_batches(batches).cast(schema) if batches else schema.empty_table()
+        result = _arrow_result(self._db, query, schema)
         # A result row of a grouping set has exactly that set's columns not NULL: columnar arrays, not Python
         # tuples (a 200-column table returned rows 201 values wide), and no bit mask of the columns (which
         # overflowed past 63 columns and gave empty marginals).
