@@ -1,8 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   -- virtual environment, install (with the DP extra: the demo runs every method), synthesize a shipped
 #                  real dataset with every method
-#   make test   -- the same environment (with the Spark extra; Spark needs Java 17), then the whole test suite on
-#                  DuckDB and PostgreSQL, and the Spark tests on a local Spark session
+#   make test   -- the same environment (with the Spark and dbt extras; Spark needs Java 17), then the whole test
+#                  suite on DuckDB and PostgreSQL, the Spark tests on a local Spark session and the dbt tests
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -13,7 +13,7 @@ STAMP   = $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dp,postgres,spark,test]"
+	$(BIN)/pip install --quiet -e ".[dp,postgres,spark,dbt,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synthsql.errors import SynthsqlError, did_you_mean
 from synthsql.write import MAX_ROWS
 
-__all__ = ["Catalog", "TableDecl", "CatalogError", "load", "check_database", "PURPOSES"]
+__all__ = ["PURPOSES", "Catalog", "CatalogError", "TableDecl", "check_database", "declaration", "load"]
 
 PURPOSES = {
     "structural": ("uniform", {}),
@@ -303,11 +303,12 @@ _FIELDS = {
 }
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], *, table: bool = False) -> str:
+    """One pydantic error as ``yaml.path: message``; ``table``: the path starts inside a table's declaration."""
     loc = [p for p in error["loc"] if p not in ("str", "FormulaDecl")]
     if error["type"] == "extra_forbidden":
         parent = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str) and p in _FIELDS), "")
-        model = _FIELDS.get(parent, TableDecl if "tables" in loc else CatalogFile)
+        model = _FIELDS[parent] if parent else TableDecl if table or "tables" in loc else CatalogFile
         return f"{_yaml_path(loc)}: unknown key.{did_you_mean(str(loc[-1]), list(model.model_fields))}"
     if error["type"] == "literal_error" and loc and loc[-1] == "purpose":
         return f"{_yaml_path(loc)}: {error['input']!r} is not a purpose.{did_you_mean(str(error['input']), PURPOSES)} Purposes: {', '.join(PURPOSES)}."
@@ -320,8 +321,6 @@ def load(paths: str | Path | Sequence[str | Path], db: Any = None) -> Catalog:
     """Read and validate catalog files (a file, a directory of ``*.yml``, or several); every problem is collected
     and raised together as a :class:`CatalogError`. With ``db``, the tables are also checked against the database
     (:func:`check_database`) in the same pass: the problems of the files and of the database come together."""
-    from synthsql.generators import REGISTRY, get_generator
-
     problems: list[str] = []
     tables: list[TableDecl] = []
     files: dict[str, Path] = {}
@@ -346,23 +345,44 @@ def load(paths: str | Path | Sequence[str | Path], db: Any = None) -> Catalog:
             continue
         for i, item in enumerate(parsed.tables):
             where = f"{path}: tables[{i}]"
-            try:
-                table = TableDecl.model_validate(item)
-            except ValidationError as err:
-                problems.extend(f"{path}: {_message({**e, 'loc': ('tables', i, *e['loc'])})}" for e in err.errors())
-                problems.extend(f"{where}.{p}" for p in _raw_problems(item, REGISTRY))
+            table, found = _table(item, where)
+            problems.extend(found)
+            if table is None:
                 continue
             if table.name in files:
                 problems.append(f"{where}.name: {table.name!r} is also declared in {files[table.name]}")
             files[table.name] = path
             tables.append(table)
-            problems.extend(f"{where}.{p}" for p in _semantic_problems(table, REGISTRY, get_generator))
     catalog = Catalog(tuple(tables), files, texts)
     if db is not None:
         problems.extend(_database_problems(catalog, db, catalog.tables))
     if problems:
         raise CatalogError(problems)
     return catalog
+
+
+def declaration(item: Mapping[str, Any], where: str) -> TableDecl:
+    """One table declared as a mapping (the keys of a catalog's ``tables:`` entry), validated as a catalog file's
+    table is; every problem is raised together, each prefixed by ``where`` (the dbt materialization passes the
+    model's file and name)."""
+    table, problems = _table(item, where)
+    if problems:
+        raise CatalogError(problems)
+    assert table is not None
+    return table
+
+
+def _table(item: Mapping[str, Any], where: str) -> tuple[TableDecl | None, list[str]]:
+    """The declaration of one table and its problems (types, then method, rules and the rest), each prefixed by
+    ``where``; None when the types do not validate."""
+    from synthsql.generators import REGISTRY, get_generator
+
+    try:
+        table = TableDecl.model_validate(item)
+    except ValidationError as err:
+        problems = [f"{where}.{_message(e, table=True)}" for e in err.errors()]
+        return None, problems + [f"{where}.{p}" for p in _raw_problems(item, REGISTRY)]
+    return table, [f"{where}.{p}" for p in _semantic_problems(table, REGISTRY, get_generator)]
 
 
 def _raw_problems(item: Mapping[str, Any], registry: Mapping[str, type]) -> list[str]:

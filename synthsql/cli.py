@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--select", required=True, metavar="NAME", help="the catalog table to report on")
     report.add_argument("-o", "--output", help="HTML file (default: <target>.html)")
 
+    sources = command("sources", "write a dbt sources.yml for built catalog tables (dbt models then source() them)")
+    sources.add_argument("paths", nargs="*", default=["catalogs"], help="catalog files or folders (default: catalogs)")
+    sources.add_argument("--db", required=True, help="database URL")
+    sources.add_argument("--select", action="append", metavar="NAME", help="only this table (repeatable)")
+    sources.add_argument("--name", default="synthsql", help="the dbt source's name (default: %(default)s)")
+    sources.add_argument("-o", "--output", help="file to write, e.g. models/synthsql_sources.yml (default: print it)")
+
     compile_ = command("compile", "print the SQL of a template (sql/*.sql) rendered for a dialect")
     compile_.add_argument("template", nargs="?", help="template name (default: list them)")
     compile_.add_argument("--dialect", default="duckdb", choices=sorted(e.dialect for e in ENGINES.values()))
@@ -158,6 +165,19 @@ def _run(args: argparse.Namespace) -> int:
         _evaluate(args, console)
     elif args.command == "report":
         _report(args, console)
+    elif args.command == "sources":
+        from synthsql.catalog import check_database, load
+        from synthsql.dbt_sources import sources_yaml
+
+        catalog = load(args.paths)
+        db = _connect(args.db)
+        check_database(catalog, db, catalog.select(args.select))
+        text = sources_yaml(catalog, db, select=args.select, name=args.name)
+        if args.output:
+            Path(args.output).write_text(text)
+            console.print(f"wrote {args.output}", markup=False)
+        else:
+            print(text, end="")
     elif args.command == "compile":
         from synthsql import templates
 

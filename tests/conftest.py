@@ -8,6 +8,9 @@ Spark (``spark_db``, marked ``spark``) is one local session per test run (``loca
 folder), shared by every Spark test; tests/test_spark.py holds them (a statement costs about a second there, so
 the whole suite does not run on it). Under CI (or ``SYNTHSQL_REQUIRE_SPARK=1``) a missing pyspark or Java fails
 them instead of skipping; ``-m "not spark"`` deselects them locally.
+
+dbt (tests/test_dbt.py, marked ``dbt``) runs the ``dbt`` command of this environment (the ``[dbt]`` extra); under
+CI (or ``SYNTHSQL_REQUIRE_DBT=1``) a missing dbt fails those tests instead of skipping them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ PG_URL = os.environ.get("SYNTHSQL_PG_URL", "postgresql://postgres@127.0.0.1:5432
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REQUIRE_POSTGRES = os.environ.get("CI", "").lower() == "true" or os.environ.get("SYNTHSQL_REQUIRE_POSTGRES") == "1"
 REQUIRE_SPARK = os.environ.get("CI", "").lower() == "true" or os.environ.get("SYNTHSQL_REQUIRE_SPARK") == "1"
+REQUIRE_DBT = os.environ.get("CI", "").lower() == "true" or os.environ.get("SYNTHSQL_REQUIRE_DBT") == "1"
 
 
 def real_table(name: str) -> pa.Table:
