@@ -163,6 +163,19 @@ def test_dbt_build_writes_the_release_with_the_source_types_and_its_tests_pass(p
         "northeast", "midwest", "south", "west"}
 
 
+def test_dbt_docs_describe_the_release(project: Path) -> None:
+    """`dbt docs generate` documents the release as a node, with the source's column types and its description."""
+    run = _dbt(project, "docs", "generate")
+    assert run.returncode == 0, run.stdout
+    catalog = json.loads((project / "target" / "catalog.json").read_text())
+    node = catalog["nodes"]["model.release.persons_scientific"]
+    assert {c["name"]: c["type"] for c in node["columns"].values()}["education"] == "INTEGER"
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    model = manifest["nodes"]["model.release.persons_scientific"]
+    assert model["description"] == "The scientific-use file of the persons table."
+    assert model["depends_on"]["nodes"] == ["model.release.stg_persons"]  # lineage from the source
+
+
 def test_every_config_key_reaches_synthsql(project: Path, tmp_path: Path) -> None:
     """The same declarations built by `synthsql build` from a catalog give the same rows and metric rows."""
     catalog = tmp_path / "release.yml"
