@@ -75,13 +75,21 @@ class Model:
         self.holdout: Any = holdout
         #: Edit rules every sampled row meets (:meth:`sample` redraws the rows that break one).
         self.rules: tuple[Rule, ...] = tuple(rules)
-        #: Blocks of columns NULL together in the source: a sample keeps each block's pattern (:meth:`sample`).
+        #: Blocks of columns NULL together in the source (found by a non-DP fit, or declared): a sample keeps each
+        #: block's pattern (:meth:`sample`).
         self.null_blocks: tuple[tuple[str, ...], ...] = tuple(tuple(b) for b in null_blocks)
         #: Rows drawn and rows kept by the last :meth:`sample` (their ratio is the rules' acceptance rate).
         self.rows_drawn = self.rows_kept = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table={self.spec.table!r}, columns={len(self.spec.modelled)}, params={self.params})"
+
+    @property
+    def rejection_rate(self) -> float:
+        """What the edit rules cost the last release: rows redrawn per row kept, ``(rows_drawn - rows_kept) /
+        rows_kept`` (0 without rules, or before anything was drawn). :func:`synthsql.materialize` records it in
+        ``<target>__model`` (:func:`synthsql.write.model_table`)."""
+        return (self.rows_drawn - self.rows_kept) / self.rows_kept if self.rows_kept else 0.0
 
     @property
     def epsilon(self) -> float | None:
@@ -162,10 +170,11 @@ class Model:
         The same ``seed`` (and ``batch_rows``) gives the same rows; ``seed=None`` draws fresh entropy.
         Columns come in the source order, with identifiers numbered 1..n and excluded columns NULL.
 
-        Columns NULL together in the source (:attr:`null_blocks`, found when fitting) are NULL together in the
-        sample: where a block's first column is NULL the others are set NULL, and where it is not, a column drawn NULL
-        takes a value drawn from the batch's other rows where that column is not NULL (a hot deck within the batch),
-        so the block keeps the share of its first column and each column its distribution of values.
+        Columns NULL together in the source (:attr:`null_blocks`, found when fitting, or declared with
+        ``fit(..., null_blocks=...)``) are NULL together in the sample: where a block's first column is NULL the
+        others are set NULL, and where it is not, a column drawn NULL takes a value drawn from the batch's other rows
+        where that column is not NULL (a hot deck within the batch), so the block keeps the share of its first
+        column and each column its distribution of values.
 
         With edit rules (``fit(..., rules=[...])``), each batch keeps only the rows that meet every rule and is
         topped up with fresh draws from the same random stream until it is full (at most :data:`MAX_REDRAWS`

@@ -13,7 +13,8 @@
 
 ``materialize`` checks the target and the row count, asks the model for its released rows as Arrow batches
 (:meth:`~synthsql.model.Model.release`: sampled, or read from the source for partial synthesis) and hands them to
-:func:`~synthsql.write.write_table`, together with the DP ledger, in one transaction.
+:func:`~synthsql.write.write_table`, together with the model (``<target>__model``: its JSON and what its edit rules
+cost) and the DP ledger, in one transaction.
 
 ``evaluate`` checks every input, measures every metric on one snapshot of both tables
 (:func:`synthsql.evaluate.measure`), and only then writes ``<synthetic>__utility`` and ``<synthetic>__risk``
@@ -28,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-import json
 import logging
 import secrets
 import time
@@ -45,17 +45,17 @@ from synthsql.catalog import Catalog, TableDecl, check_database
 from synthsql.connection import COMPANIONS, Database, TableRef, connect
 from synthsql.dp_domains import estimate_domains, undeclared
 from synthsql.engines import staging_name
-from synthsql.errors import InvalidParameterError, SynthsqlError, TargetError
+from synthsql.errors import ColumnNotFoundError, InvalidParameterError, SynthsqlError, TargetError, did_you_mean
 from synthsql import results
 from synthsql.evaluate import PMSE_MODELS, Evaluation, formula_and_family, measure
 from synthsql.generators import REGISTRY, Fitting, check_int, get_generator, public_domains
 from synthsql.holdout import Holdout
 from synthsql.metrics.fitness import Rule, check_rules
-from synthsql.rules import SourceBreaksRuleWarning
+from synthsql.rules import SourceBreaksRuleWarning, impossible_categories
 from synthsql.model import BATCH_ROWS, Model
 from synthsql.privacy import Budget, check_noise
 from synthsql.schema import TableSpec, describe
-from synthsql.write import MAX_ROWS, check_rows, privacy_table, write_table
+from synthsql.write import MAX_ROWS, check_rows, model_table, privacy_table, write_table
 
 __all__ = ["BuildError", "Built", "build", "evaluate", "fit", "materialize", "stored_evaluation"]
 
@@ -89,6 +89,7 @@ def fit(
     budget: Budget | None = None,
     holdout: Any = None,
     rules: Iterable[Rule | Mapping[str, Any]] = (),
+    null_blocks: Iterable[Sequence[str]] | None = None,
     synthesize: Sequence[str] | None = None,
     domain_share: float | None = None,
     noise: str = "private",
@@ -126,7 +127,19 @@ def fit(
     (:meth:`~synthsql.model.Model.sample`; rules are public knowledge, so this costs a DP model no budget). For a
     model that is not differentially private, a rule the source itself breaks is reported with its count
     (:class:`~synthsql.rules.SourceBreaksRuleWarning`), and a rule no applicable source row meets is an error; a DP
-    fit does not read such counts, which would be released without noise.
+    fit does not read such counts, which would be released without noise. A rule that rules out a declared category
+    whatever the other columns hold is an error. ``bayesnet`` and ``independent`` also turn the cells a rule forbids
+    into structural zeros of their tables (:func:`~synthsql.rules.forbidden_cells`), so fewer rows are redrawn.
+
+    ``null_blocks`` declares blocks of columns that are NULL together (``[["occupation", "contract", "hours"]]``: a
+    questionnaire section skipped as a whole, known from the questionnaire's routing): the samples keep each block
+    NULL together at the share of its first column (:meth:`~synthsql.model.Model.sample`). Left unset, a model that
+    is not differentially private finds the blocks from the data (one aggregate,
+    :meth:`~synthsql.aggregates.AggregateStore.null_blocks`), while a DP model keeps only each column's own NULL
+    share: which columns are NULL in exactly the same rows is a fact about the rows, and reading it would be released
+    without noise. Declared blocks are public knowledge, like
+    the domains and the rules, so a DP model keeps them without spending budget and without reading anything (the
+    block's share is the noisy share of its first column's NULL cell); ``null_blocks=[]`` keeps no block.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -155,7 +168,11 @@ def fit(
     check_table = getattr(generator, "check_table", None)
     if check_table is not None:
         check_table(names, str(ref))
-    rule_list = _rules(rules, names, str(ref), method)
+    rule_list = _rules(rules, names, str(ref))
+    enforceable = getattr(generator, "check_rules", None)  # rules the method cannot enforce, refused now
+    if rule_list and enforceable is not None:
+        enforceable(rule_list, names, str(ref))
+    declared_blocks = _null_blocks(null_blocks, names, str(ref), method)
     if rule_list and not private:
         _check_source_meets(db, str(ref), rule_list)
     # 2. the budget
@@ -177,30 +194,73 @@ def fit(
             spec = describe(db, str(ref), rows=rows)
         elif holdout is not None:
             spec = dataclasses.replace(spec, n_rows=rows.count().execute())
-        # 5. the generator's fit, on aggregates of those rows (with the blocks of columns NULL together: read from
-        # the rows for a non-DP model, which may read them; a DP model reads nothing beyond its measurements)
+        impossible_categories(rule_list, spec)  # a rule that rules out a declared category for every row
+        # 5. the generator's fit, on aggregates of those rows (with the blocks of columns NULL together: declared,
+        # or read from the rows for a non-DP model, which may read them; a DP model reads nothing beyond its
+        # measurements)
         with _logged("fit", str(ref)) as counts:
             store = AggregateStore(db, rows, spec, max_cells=max_aggregate_cells)
-            if not private and method != "partial":
+            if declared_blocks is not None:
+                fitting = dataclasses.replace(fitting, null_blocks=_in_spec(declared_blocks, spec))
+            elif not private and method != "partial":
                 fitting = dataclasses.replace(fitting, null_blocks=tuple(store.null_blocks()))
             model = generator.fit(store, fitting)
             counts.update(method=method, columns=len(spec.modelled), aggregates=len(store.log))
         return model
 
 
-def _rules(rules: Any, names: Sequence[str], table: str, method: str) -> tuple[Rule, ...]:
+def _rules(rules: Any, names: Sequence[str], table: str) -> tuple[Rule, ...]:
     """The edit rules a model must meet, each checked (its language, and its columns against the table's)."""
     if isinstance(rules, (str, Mapping, Rule)) or not isinstance(rules, Iterable):
         raise InvalidParameterError(f"'rules' must be a list of edit rules, got {type(rules).__name__}.")
     out = tuple(r if isinstance(r, Rule) else Rule.from_json(r) for r in rules)
-    if out and method == "partial":
-        raise InvalidParameterError(
-            "Partial synthesis keeps the source's records, so it takes no edit rules yet: check them with "
-            "evaluate(..., rules=[...])."
-        )
     for rule in out:
         rule._bound(names, table)  # every column it names is in the table
     return out
+
+
+def _null_blocks(blocks: Any, names: Sequence[str], table: str, method: str) -> list[list[str]] | None:
+    """Declared blocks of columns NULL together, checked against the table's columns before anything is read."""
+    if blocks is None:
+        return None
+    if isinstance(blocks, (str, Mapping)) or not isinstance(blocks, Iterable):
+        raise InvalidParameterError(f"'null_blocks' must be a list of lists of column names, got {blocks!r}.")
+    if method == "partial":
+        raise InvalidParameterError(
+            "Partial synthesis keeps the source's records and draws only the synthesized columns, so it takes no "
+            "null_blocks."
+        )
+    out, seen = [], set()
+    for block in blocks:
+        if isinstance(block, (str, Mapping)) or not isinstance(block, Iterable):
+            raise InvalidParameterError(f"A NULL block must be a list of column names, got {block!r}.")
+        block = list(block)
+        if len(block) < 2 or not all(isinstance(name, str) for name in block):
+            raise InvalidParameterError(f"A NULL block names two columns or more, got {block!r}.")
+        for name in block:
+            if name not in names:
+                raise ColumnNotFoundError(
+                    f"NULL block {block!r} names the column {name!r}, which is not in table {table!r}."
+                    f"{did_you_mean(name, names)}"
+                )
+            if name in seen:
+                raise InvalidParameterError(f"Column {name!r} is in two NULL blocks; a column belongs to one block.")
+            seen.add(name)
+        out.append(block)
+    return out
+
+
+def _in_spec(blocks: Sequence[Sequence[str]], spec: TableSpec) -> tuple[tuple[str, ...], ...]:
+    """Declared blocks in the spec's column order (the first column leads its block), each column modelled."""
+    modelled = [c.name for c in spec.modelled]
+    for block in blocks:
+        for name in block:
+            if name not in modelled:
+                raise InvalidParameterError(
+                    f"NULL block {list(block)!r}: column {name!r} is not modelled "
+                    f"(kind {spec.column(name).kind!r} or excluded), so its NULLs cannot follow a block."
+                )
+    return tuple(tuple(sorted(block, key=modelled.index)) for block in blocks)
 
 
 def _check_source_meets(db: Database, table: str, rules: Sequence[Rule]) -> None:
@@ -293,7 +353,9 @@ def materialize(
     complete (its earlier ``__utility``, ``__risk`` and ``__details`` are dropped with it: they measured the table
     replaced); ``target`` equal to the source is refused. More than ``max_rows`` rows (default
     :data:`~synthsql.write.MAX_ROWS`) are refused before anything is drawn; raise the cap to write more. A DP model's
-    ledger lands in ``<target>__privacy`` in the same transaction.
+    ledger lands in ``<target>__privacy`` in the same transaction, and every model in ``<target>__model``
+    (:func:`~synthsql.write.model_table`: its JSON, and the rows drawn and kept under its edit rules with their
+    rejection rate, also kept on the model as :attr:`~synthsql.model.Model.rejection_rate`).
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -316,24 +378,28 @@ def materialize(
     exists = db.exists(ref)
     if exists and not replace:
         raise TargetError(f"Target table {str(ref)!r} already exists; pass replace=True to replace it.")
-    privacy = None
-    if model.privacy is not None:
-        privacy = ref.companion("__privacy")
-        if db.exists(privacy) and not replace:
-            raise TargetError(f"Table {str(privacy)!r} already exists; pass replace=True to replace it.")
-    db.check_writable(ref, *([privacy] if privacy is not None else []),
+    saved = ref.companion("__model")
+    privacy = ref.companion("__privacy") if model.privacy is not None else None
+    for companion in (saved, privacy):
+        if companion is not None and db.exists(companion) and not replace:
+            raise TargetError(f"Table {str(companion)!r} already exists; pass replace=True to replace it.")
+    db.check_writable(ref, saved, *([privacy] if privacy is not None else []),
                       *((ref.companion(s) for s in MEASURED) if exists else ()))
     template = model.template(db)
     batches = model.release(db, rows, seed, batch_rows=batch_rows)
     with _logged("materialize", str(ref)) as counts:
-        with contextlib.closing(batches), db.transaction():  # the table and its ledger land together or not at all
+        # the table, its model (with what the rules cost) and its ledger land together or not at all
+        with contextlib.closing(batches), db.transaction():
             write_table(db, ref, batches, template=template, replace=exists)
+            write_table(db, saved, model_table(model), replace=True)  # counts final: the batches are all written
             if privacy is not None:
                 write_table(db, privacy, privacy_table(model), replace=True)
             if exists:  # metrics of the table replaced describe a table that is gone: they go with it
                 for suffix in MEASURED:
                     db.engine.drop(ref.companion(suffix).sqlglot())
         counts.update(method=model.generator, rows=rows if rows is not None else "one per source row")
+        if model.rules:
+            counts.update(rows_drawn=model.rows_drawn, rejection_rate=f"{model.rejection_rate:.4f}")
     return ref
 
 
@@ -551,14 +617,10 @@ def _steps(db: Database, table: TableDecl) -> list[tuple[str, Callable[[], list[
 
     def write_step() -> list[str]:
         model = state["model"]
+        # materialize writes the model beside the table (what `synthsql report` reads, with what the rules cost)
         materialize(db, model, table.target_name, rows=table.rows, seed=table.seed, replace=True, max_rows=table.max_rows)
-        # the fitted model (aggregates only) beside the table: provenance, and what `synthsql report` reads
-        saved = f"{table.target_name}__model"
-        record = {"model": [json.dumps(model.to_json(), sort_keys=True)], "rows_drawn": [model.rows_drawn],
-                  "rows_kept": [model.rows_kept]}  # what the edit rules cost: rows drawn for the rows kept
-        write_table(db, saved, pa.table(record), replace=True)
         privacy = [f"{table.target_name}__privacy"] if model.privacy is not None else []
-        return [table.target_name, *privacy, saved]
+        return [table.target_name, *privacy, f"{table.target_name}__model"]
 
     def evaluate_step() -> list[str]:
         return list(evaluate(db, spec=state["spec"], replace=True, **table.evaluate_args()).tables)

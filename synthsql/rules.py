@@ -33,6 +33,7 @@ the SQL that runs never carries user text other than checked literals and identi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,11 +50,14 @@ __all__ = [
     "CAST_TYPES",
     "EXTRACT_UNITS",
     "MAX_RULE_CHARS",
+    "MAX_STRUCTURAL_CELLS",
     "MAX_RULE_DEPTH",
     "MAX_RULE_NODES",
     "Rule",
     "RuleError",
     "SourceBreaksRuleWarning",
+    "forbidden_cells",
+    "impossible_categories",
     "parse_condition",
 ]
 
@@ -486,3 +490,255 @@ def meeting(rules: Sequence[Rule], batch: Any) -> Any:
     with duckdb.connect() as con:
         con.register("rows", table)
         return np.array([bool(v) for (v,) in con.execute(query.sql(dialect="duckdb")).fetchall()], dtype=bool)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Structural zeros: what a rule forbids, cell by cell
+# --------------------------------------------------------------------------------------------------------------
+#: The most cells (product over the columns a rule names) a rule's structural zeros are worked out over.
+MAX_STRUCTURAL_CELLS = 1_000_000
+
+# A cell's possible truth values as a 3-bit set: TRUE, FALSE, NULL (SQL's three-valued logic).
+_T, _F, _N = 1, 2, 4
+_ANY = _T | _F | _N
+
+
+def _kleene(op: Any) -> Any:
+    """The 8 x 8 table of ``op`` lifted from truth values to sets of them."""
+    import numpy as np
+
+    atoms = (_T, _F, _N)
+    table = np.zeros((8, 8), dtype=np.uint8)
+    for a in range(8):
+        for b in range(8):
+            table[a, b] = np.bitwise_or.reduce([op(x, y) for x in atoms if a & x for y in atoms if b & y] or [0])
+    return table
+
+
+def _and(x: int, y: int) -> int:
+    return _F if _F in (x, y) else _N if _N in (x, y) else _T
+
+
+def _or(x: int, y: int) -> int:
+    return _T if _T in (x, y) else _N if _N in (x, y) else _F
+
+
+def _lifted(mapping: Mapping[int, int]) -> Any:
+    import numpy as np
+
+    return np.array([np.bitwise_or.reduce([mapping[x] for x in (_T, _F, _N) if m & x] or [0]) for m in range(8)],
+                    dtype=np.uint8)
+
+
+_AND, _OR = _kleene(_and), _kleene(_or)
+_NOT = _lifted({_T: _F, _F: _T, _N: _N})
+_IS_NULL = _lifted({_T: _F, _F: _F, _N: _T})
+_IS_TRUE = _lifted({_T: _T, _F: _F, _N: _F})
+_IS_FALSE = _lifted({_T: _F, _F: _T, _N: _F})
+_COMPARE = {exp.EQ: lambda a, b: a == b, exp.NEQ: lambda a, b: a != b, exp.LT: lambda a, b: a < b,
+            exp.LTE: lambda a, b: a <= b, exp.GT: lambda a, b: a > b, exp.GTE: lambda a, b: a >= b}
+_FLIPPED = {exp.EQ: exp.EQ, exp.NEQ: exp.NEQ, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT, exp.GTE: exp.LTE}
+
+
+def forbidden_cells(rule: Rule, spec: Any) -> tuple[tuple[str, ...], Any] | None:
+    """The cells a rule forbids: ``(columns, forbidden)``, ``forbidden`` a boolean array over the cells of the
+    modelled ``columns`` the rule names (spec order), True where EVERY value a synthetic row can take in those cells
+    breaks the rule (``when`` always TRUE, ``condition`` never TRUE); None when it forbids no cell.
+
+    A model may give these cells probability 0 (structural zeros): they are public knowledge (the rule and the
+    declared domains), so this costs a DP model no budget. A cell is a category (its value exactly), a point bin, an
+    interval bin (the values sampling can draw in it: whole numbers between its edges for an integer column, for a
+    numeric one ``[lo, hi)``, closed at the top bin, without ``lo`` when a point bin holds it), a special value or
+    NULL. The rule is read in SQL's three-valued logic over the sets of truth values each cell allows,
+    understanding comparisons of a column with a literal, ``IN``, ``BETWEEN``, ``IS [NOT] NULL``, ``IS [NOT] TRUE``
+    / ``FALSE``, ``AND``, ``OR``, ``NOT`` and boolean columns; anything else (arithmetic, functions, two columns
+    compared, dates) may be anything, so a cell is forbidden only when the rule's verdict there is certain. Rules over
+    more than :data:`MAX_STRUCTURAL_CELLS` cells are left to rejection at sampling.
+    """
+    import numpy as np
+
+    condition, when = rule._bound(spec.names, spec.table)
+    named = {c.name for tree in (condition, when) if tree is not None for c in tree.find_all(exp.Column)}
+    columns = tuple(c.name for c in spec.modelled if c.name in named)
+    if not columns:
+        return None
+    shape = tuple(spec.column(name).cells for name in columns)
+    if int(np.prod(shape, dtype=np.float64)) > MAX_STRUCTURAL_CELLS:
+        return None
+    cells = {name: _cell_values(spec.column(name)) for name in columns}
+    axis = {name: i for i, name in enumerate(columns)}
+
+    def along(name: str, values: list[int]) -> Any:
+        out = np.array(values, dtype=np.uint8)
+        return out.reshape([-1 if i == axis[name] else 1 for i in range(len(columns))])
+
+    def truth(node: exp.Expression) -> Any:
+        if isinstance(node, exp.Paren):
+            return truth(node.this)
+        if isinstance(node, (exp.And, exp.Or)):
+            return (_AND if isinstance(node, exp.And) else _OR)[truth(node.this), truth(node.expression)]
+        if isinstance(node, exp.Not):
+            return _NOT[truth(node.this)]
+        if isinstance(node, exp.Boolean):
+            return np.uint8(_T if node.this else _F)
+        if isinstance(node, exp.Null):
+            return np.uint8(_N)
+        if isinstance(node, exp.Column):
+            name = node.name
+            if name in axis and spec.column(name).kind == "boolean":
+                return along(name, [_N if c is None else _compare(exp.EQ, c, True) for c in cells[name]])
+            return np.uint8(_ANY)
+        if isinstance(node, exp.Is):
+            target = node.expression
+            if isinstance(target, exp.Null):
+                inner = node.this
+                if isinstance(inner, exp.Column) and inner.name in axis:
+                    out = along(inner.name, [_T if c is None else _F for c in cells[inner.name]])
+                else:
+                    out = _IS_NULL[truth(inner)]
+            elif isinstance(target, exp.Boolean):
+                out = (_IS_TRUE if target.this else _IS_FALSE)[truth(node.this)]
+            else:
+                return np.uint8(_ANY)
+            return _NOT[out] if node.args.get("negate") else out
+        if type(node) in _COMPARE:
+            pair = _column_and_literal(node.this, node.expression, axis)
+            if pair is None:
+                pair = _column_and_literal(node.expression, node.this, axis)
+                op = _FLIPPED[type(node)]
+            else:
+                op = type(node)
+            if pair is None:
+                return np.uint8(_ANY)
+            name, value = pair
+            return along(name, [_N if c is None else _compare(op, c, value) for c in cells[name]])
+        if isinstance(node, exp.In) and not node.args.get("query"):
+            items = node.expressions
+            out = np.uint8(_F)
+            for item in items:
+                out = _OR[out, truth(exp.EQ(this=node.this, expression=item))]
+            return out if items else np.uint8(_ANY)
+        if isinstance(node, exp.Between):
+            low = exp.GTE(this=node.this, expression=node.args["low"])
+            high = exp.LTE(this=node.this, expression=node.args["high"])
+            return _AND[truth(low), truth(high)]
+        return np.uint8(_ANY)
+
+    verdict = np.broadcast_to(truth(condition), shape)
+    forbidden = (verdict & _T) == 0
+    if when is not None:
+        forbidden = forbidden & (np.broadcast_to(truth(when), shape) == _T)
+    return (columns, np.array(forbidden)) if forbidden.any() else None
+
+
+def _cell_values(col: Any) -> list[Any]:
+    """What each cell of a column can hold, by cell code: None (NULL), ``("exact", v)``, ``("range", lo, hi, lo_open,
+    hi_open)`` or ``("any",)``."""
+    if col.kind in ("categorical", "boolean"):
+        values: list[Any] = [("exact", v) for v in col.categories or ()]
+    elif col.kind in ("integer", "numeric"):
+        top = max(b.hi for b in col.bins or ())
+        points = {b.lo for b in col.bins or () if b.is_point}
+        values = []
+        for b in col.bins or ():
+            if b.is_point:
+                values.append(("exact", b.lo))
+            elif col.kind == "integer":  # the whole numbers sampling draws in [lo, hi) ([lo, hi] at the top)
+                upper = math.floor(b.hi) if b.hi == top else math.ceil(b.hi) - 1
+                values.append(("range", math.ceil(b.lo), upper, False, False))
+            else:  # floats in [lo, hi) ([lo, hi] at the top), lo left out when a point bin holds it
+                values.append(("range", b.lo, b.hi, b.lo in points, b.hi != top))
+        values += [("any",) if s == "nan" else ("exact", float(s)) for s in col.specials]
+    else:  # dates and timestamps: cells in epoch units, rules in date literals
+        values = [("any",)] * (col.cells - 1)
+    return [*values, None]
+
+
+def _column_and_literal(left: exp.Expression, right: exp.Expression, axis: Mapping[str, int]) -> tuple[str, Any] | None:
+    """``(column, value)`` when ``left`` is a modelled column of the rule and ``right`` a literal."""
+    while isinstance(left, exp.Paren):
+        left = left.this
+    if not isinstance(left, exp.Column) or left.name not in axis:
+        return None
+    value = _literal(right)
+    return None if value is _NO_LITERAL else (left.name, value)
+
+
+_NO_LITERAL = object()
+
+
+def _literal(node: exp.Expression) -> Any:
+    """A literal's Python value (str, int, float or bool), else ``_NO_LITERAL``."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    negative = isinstance(node, exp.Neg)
+    if negative:
+        node = node.this
+    if not isinstance(node, exp.Literal):
+        return _NO_LITERAL
+    if node.is_string:
+        return _NO_LITERAL if negative else node.this
+    text = node.this
+    try:
+        value: Any = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            return _NO_LITERAL
+    return -value if negative else value
+
+
+def _number(x: Any) -> bool:
+    import numbers
+
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _compare(op: type[exp.Expression], cell: tuple[Any, ...], value: Any) -> int:
+    """The truth values ``cell <op> value`` can take (``cell`` not NULL)."""
+    kind = cell[0]
+    if kind == "exact":
+        v = cell[1]
+        same = (_number(v) and _number(value)) or (type(v) is type(value) and isinstance(v, (str, bool)))
+        if not same or (isinstance(v, bool) and op not in (exp.EQ, exp.NEQ)):
+            return _ANY
+        return _T if _COMPARE[op](v, value) else _F
+    if kind == "range" and _number(value):
+        lo, hi, lo_open, hi_open = cell[1:]
+        below = hi < value or (hi == value and hi_open)  # every value of the cell is < value
+        above = lo > value or (lo == value and lo_open)  # every value of the cell is > value
+        verdict = {
+            exp.EQ: (False, below or above),
+            exp.NEQ: (below or above, False),
+            exp.LT: (below, lo >= value),
+            exp.LTE: (hi <= value, above),
+            exp.GT: (above, hi <= value),
+            exp.GTE: (lo >= value, below),
+        }
+        holds_all, holds_none = verdict[op]
+        return _T if holds_all else _F if holds_none else _T | _F
+    return _ANY
+
+
+def impossible_categories(rules: Sequence[Rule], spec: Any) -> None:
+    """Refuse a rule that forbids a category of a categorical or boolean column whatever the other columns hold: no
+    synthetic row could take that declared category (an error naming the rule, the column and the category)."""
+    for rule in rules:
+        found = forbidden_cells(rule, spec)
+        if found is None:
+            continue
+        columns, forbidden = found
+        for axis, name in enumerate(columns):
+            col = spec.column(name)
+            if col.kind not in ("categorical", "boolean"):
+                continue
+            everywhere = forbidden.all(axis=tuple(i for i in range(len(columns)) if i != axis))
+            for code in map(int, everywhere[:-1].nonzero()[0]):  # the NULL cell (last) may be ruled out
+                raise InvalidParameterError(
+                    f"Edit rule {rule.name!r} makes the category {col.categories[code]!r} of column {name!r} "
+                    "impossible for every row, whatever the other columns hold; check the rule, or leave the "
+                    "category out of the column's declared categories."
+                )

@@ -15,6 +15,7 @@ content).
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,7 @@ from synthsql.engines import staging_name
 from synthsql.errors import InvalidParameterError, TargetError
 from synthsql.model import BATCH_ROWS, Model
 
-__all__ = ["write_table", "privacy_table", "MAX_ROWS", "check_rows"]
+__all__ = ["write_table", "privacy_table", "model_table", "MAX_ROWS", "check_rows"]
 
 #: The most rows :func:`synthsql.materialize` writes unless asked for more (``max_rows=``): about 10 minutes of writing here.
 MAX_ROWS = 1_000_000_000
@@ -96,6 +97,22 @@ def privacy_table(model: Model) -> pa.Table:
          ("differentially_private", pa.bool_())]
     )
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+def model_table(model: Model) -> pa.Table:
+    """The ``<target>__model`` row of a release: the model's JSON (aggregates only) and what its edit rules cost.
+
+    ``rows_drawn`` and ``rows_kept`` are the counts of the sampling (or partial release) that made the table, and
+    ``rejection_rate`` is :attr:`~synthsql.model.Model.rejection_rate`, the rows redrawn per row kept (0 without
+    rules). :func:`synthsql.materialize` writes it beside every synthetic table, whichever path released it
+    (``synthsql build`` goes through it too); ``synthsql report`` reads it back.
+    """
+    return pa.table({
+        "model": pa.array([json.dumps(model.to_json(), sort_keys=True)], pa.string()),
+        "rows_drawn": pa.array([int(model.rows_drawn)], pa.int64()),
+        "rows_kept": pa.array([int(model.rows_kept)], pa.int64()),
+        "rejection_rate": pa.array([float(model.rejection_rate)], pa.float64()),
+    })
 
 
 def write_table(

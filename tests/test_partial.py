@@ -29,6 +29,7 @@ from synthsql.aggregates import AggregateStore
 from synthsql.metrics.match_risk import expected_match_risk, template_values
 from synthsql.generators.partial import PartialModel
 from synthsql.holdout import Holdout
+from synthsql.rules import SourceBreaksRuleWarning
 from synthsql.schema import IdentifierColumnWarning
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -495,3 +496,53 @@ def test_emr_bad_input(db, hand):
         expected_match_risk(db, original, "nowhere", HAND_SPEC, known=known, id="pid")
     with pytest.raises(ss.EmptyTableError, match="no target record"):
         expected_match_risk(db, original, released, HAND_SPEC, known=known, id="pid", targets=[99])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Edit rules: rows that break one get their synthesized columns drawn again, given the same kept values
+# ----------------------------------------------------------------------------------------------------------------
+YOUNG_INCOME = ss.Rule("young_income", "py010n IS NULL OR py010n <= 50000", when="age < 20")  # the source meets it
+NO_MINOR_INCOME = ss.Rule("no_minor_income", "py010n IS NULL OR py010n = 0", when="age < 18")  # 157 rows break it
+
+
+def test_edit_rules_are_enforced_on_the_synthesized_columns_at_one_row_per_record(db):
+    from synthsql.metrics.fitness import check_rules
+
+    spec, _, unruled = eusilc_partial(db)
+    rules = [YOUNG_INCOME, NO_MINOR_INCOME]
+    with pytest.warns(SourceBreaksRuleWarning, match="'no_minor_income' is broken by 157 of the"):
+        model = ss.fit(db, "eusilc", synthesize=SYNTHESIZED, spec=spec, id="rb030", rules=rules)
+    assert model.rules == tuple(rules) and ss.Model.from_json(model.to_json()).rules == tuple(rules)
+    target = str(ss.materialize(db, model, name(), seed=1))
+    counts = check_rules(db, "eusilc", target, rules).set_index(["rule", "table"])["violations"]
+    assert counts[("no_minor_income", "synthetic")] == 0 and counts[("young_income", "synthetic")] == 0
+    before = check_rules(db, "eusilc", unruled, rules).set_index(["rule", "table"])["violations"]
+    assert before[("no_minor_income", "synthetic")] > 100  # the same model without its rules breaks them
+    released, source = by_id(db, target), by_id(db, "eusilc")
+    assert len(released) == len(source) == spec.n_rows  # one row per record, every record
+    kept = [c for c in source.columns if c not in SYNTHESIZED]
+    pd.testing.assert_frame_equal(released[kept], source[kept])  # kept values untouched by the redraws
+    assert model.rows_kept == spec.n_rows and model.rows_drawn > model.rows_kept
+    record = db.table(f"{target}__model").to_pandas().iloc[0]
+    assert (record["rows_drawn"], record["rows_kept"]) == (model.rows_drawn, model.rows_kept)
+    assert record["rejection_rate"] == pytest.approx(model.rows_drawn / model.rows_kept - 1)
+    # the same seed, the same table, whatever the batches (each redraw round has streams of its own)
+    again = str(ss.materialize(db, model, name(), seed=1, batch_rows=997))
+    pd.testing.assert_frame_equal(by_id(db, again), released)
+    assert model.rows_drawn == record["rows_drawn"]
+
+
+def test_a_rule_on_kept_columns_only_is_refused_before_reading(duckdb_db, monkeypatch):
+    spec = eusilc_spec(duckdb_db)
+    monkeypatch.setattr(ss.AggregateStore, "marginals", lambda *a, **k: pytest.fail("read before checking"))
+    with pytest.raises(ss.InvalidParameterError, match="'adult' names only kept columns \\(age\\).*no draw can make"):
+        ss.fit(duckdb_db, "eusilc", synthesize=SYNTHESIZED, spec=spec, rules=[ss.Rule("adult", "age >= 0")])
+
+
+def test_records_no_draw_can_fit_to_a_rule_are_an_error_naming_it(duckdb_db):
+    rule = ss.Rule("exact", "py010n = 123.456 OR age < 16")  # no continuous draw hits the value: adults fail
+    with pytest.warns(SourceBreaksRuleWarning):
+        model = ss.fit(duckdb_db, "eusilc", synthesize=SYNTHESIZED, spec=eusilc_spec(duckdb_db), id="rb030",
+                       rules=[rule])
+    with pytest.raises(ss.SamplingError, match=r"cannot meet its edit rules \('exact'\) for [\d,]+ source record"):
+        ss.materialize(duckdb_db, model, name(), seed=1)

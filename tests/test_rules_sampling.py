@@ -142,3 +142,26 @@ def test_a_catalogs_rules_constrain_its_build_and_their_cost_is_reported(duckdb_
     page = render_report(duckdb_db, real="eusilc", synthetic=fresh_name, spec=spec, model=model, evaluation=evaluation)
     redrawn = record["rows_drawn"] - record["rows_kept"]
     assert f"1 enforced while sampling (no_child_income); {redrawn:,} of {record['rows_drawn']:,} drawn rows" in page
+
+
+def test_a_plain_materialize_records_what_the_rules_cost_beside_the_table(db, fresh_name):
+    """materialize (the Python API, and the catalog build through it) writes ``<target>__model`` with the rows drawn
+    and kept and the rejection rate (rows redrawn per row kept), in the same transaction as the table."""
+    model = ss.fit(db, "eusilc", method="independent", spec=spec_of(db, False), seed=3, rules=[NO_CHILD_INCOME])
+    ss.materialize(db, model, fresh_name, rows=4000, seed=4, batch_rows=1500)
+    record = db.table(f"{fresh_name}__model").to_pandas().iloc[0]
+    assert record["rows_kept"] == model.rows_kept == 4000
+    assert record["rows_drawn"] == model.rows_drawn > 4000
+    assert record["rejection_rate"] == pytest.approx((model.rows_drawn - 4000) / 4000) == model.rejection_rate
+    assert 0.05 < record["rejection_rate"] < 1  # a product of marginals puts incomes on many children
+    assert ss.Model.from_json(record["model"]).rules == (NO_CHILD_INCOME,)
+    # without rules: nothing redrawn, and the record says so; an existing __model is replaced only when asked
+    plain = ss.fit(db, "eusilc", method="independent", spec=spec_of(db, False), seed=3)
+    with pytest.raises(ss.TargetError, match=f"'{fresh_name}' already exists"):
+        ss.materialize(db, plain, fresh_name, rows=100, seed=4)
+    db.backend.drop_table(fresh_name)
+    with pytest.raises(ss.TargetError, match=f"'{fresh_name}__model' already exists; pass replace=True"):
+        ss.materialize(db, plain, fresh_name, rows=100, seed=4)
+    ss.materialize(db, plain, fresh_name, rows=100, seed=4, replace=True)
+    record = db.table(f"{fresh_name}__model").to_pandas().iloc[0]
+    assert (record["rows_drawn"], record["rows_kept"], record["rejection_rate"]) == (100, 100, 0.0)

@@ -7,8 +7,9 @@ rest of what the run settled before the first read (:mod:`synthsql.pipeline`): t
 randomness, the privacy budget to spend, the holdout split, all recorded in the model it returns.
 
 A generator may also define ``check_table(columns, table)``, called with the source table's column names before
-anything is read, to refuse parameters that name columns the table lacks; one whose release keeps the source's
-records (partial synthesis) sets ``keeps_records = True`` (see :func:`fully_synthetic`).
+anything is read, to refuse parameters that name columns the table lacks, and ``check_rules(rules, columns,
+table)`` to refuse edit rules it cannot enforce; one whose release keeps the source's records (partial synthesis)
+sets ``keeps_records = True`` (see :func:`fully_synthetic`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from synthsql.model import Model
 from synthsql.privacy import Budget
 from synthsql.schema import NUMERIC_KINDS, TableSpec
 
-__all__ = ["Fitting", "Generator", "REGISTRY", "fully_synthetic", "register", "get_generator", "check_int", "bin_quantiles", "CellSampler"]
+__all__ = ["Fitting", "Generator", "REGISTRY", "fully_synthetic", "register", "get_generator", "check_int", "bin_quantiles",
+           "CellSampler", "structural_zeros", "without_forbidden"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +40,8 @@ class Fitting:
     ``budget`` is the :class:`~synthsql.privacy.Budget` a DP method spends (None for the others); ``holdout`` is the
     :class:`~synthsql.holdout.Holdout` split whose training rows the store reads (None: all rows); ``rules`` are
     the edit rules (:class:`~synthsql.rules.Rule`) every row the model samples must meet; ``null_blocks`` the
-    blocks of columns NULL together that its samples keep.
+    blocks of columns NULL together that its samples keep (declared, or found from the data for a non-DP model:
+    never read for a DP one, see :func:`synthsql.fit`).
     """
 
     seed: int | None = None
@@ -212,6 +215,48 @@ class CellSampler:
             offset = start if rows is None else start[active]
             active = active[(step < cells - 1) & (self._flat[offset + step] <= u[active])]
         return j
+
+
+def structural_zeros(rules: Sequence[Any], spec: TableSpec) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """The cells each edit rule forbids (:func:`synthsql.rules.forbidden_cells`), for the rules that forbid any."""
+    from synthsql.rules import forbidden_cells
+
+    return [found for rule in rules if (found := forbidden_cells(rule, spec)) is not None]
+
+
+def without_forbidden(
+    table: np.ndarray, family: Sequence[str], zeros: Sequence[tuple[tuple[str, ...], np.ndarray]]
+) -> np.ndarray:
+    """A column's table over ``family`` (its parents, then the column: shape (cells of each ..., cells of it)) with
+    the cells the rules forbid set to 0: structural zeros, so that each conditional distribution is renormalised over
+    the allowed cells (:func:`conditional_cdf` normalises each row) and the model never draws a forbidden cell.
+
+    A rule applies where its columns all lie in the family and include the family's column (the last axis): the
+    table then is a conditional of that column, and a zero in it is a zero of the joint. A rule over columns no
+    family holds together is left to rejection at sampling. A parent configuration the table never saw, which
+    sampling draws from the column's marginal (:func:`conditional_cdf`), gets that marginal written in, so that the
+    rules zero its forbidden cells too (the draws are otherwise the same). A configuration whose every cell a rule
+    forbids keeps its counts: rejection deals with it.
+    """
+    out = np.asarray(table)
+    column = family[-1]
+    applying = [(c, f) for c, f in zeros if column in c and set(c) <= set(family)]
+    if not applying:
+        return out
+    rows = out.reshape(-1, out.shape[-1])
+    unseen = rows.sum(axis=1) == 0
+    if unseen.any() and not unseen.all():
+        out = np.where(unseen[:, None], np.clip(rows, 0, None).sum(axis=0), rows).astype(out.dtype).reshape(out.shape)
+    for columns, forbidden in applying:
+        position = [list(family).index(c) for c in columns]
+        ordered = np.transpose(forbidden, np.argsort(position))  # the rule's axes in family order
+        shape = [out.shape[k] if name in columns else 1 for k, name in enumerate(family)]
+        mask = np.broadcast_to(ordered.reshape(shape), out.shape)
+        zeroed = np.where(mask, 0, out).astype(out.dtype)
+        emptied = (zeroed.sum(axis=-1) == 0) & (out.sum(axis=-1) > 0)
+        zeroed[emptied] = out[emptied]
+        out = zeroed
+    return out
 
 
 def draw_network(

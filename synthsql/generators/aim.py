@@ -38,6 +38,7 @@ from synthsql.generators.graphical import (
     network_from,
     noisy_oneway,
     public_spec,
+    structural,
 )
 from synthsql.model import Model
 from synthsql.privacy import BudgetExceededError
@@ -148,7 +149,7 @@ class AIM:
         return AIMModel(
             order=order,
             parents=parents,
-            tables=tables,
+            tables=structural(tables, parents, store.spec, fitting.rules),
             spec=public_spec(store.spec, float(model.total)),
             params={
                 "degree": self.degree,

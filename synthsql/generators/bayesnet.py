@@ -9,6 +9,12 @@ mutual information whose conditional table stays within ``max_cells`` cells.
 
 Fitted on all 1- and 2-way marginals (plus the (k+1)-way marginals of the candidate parent sets); sampled by
 ancestral sampling. A parent configuration never seen in the data falls back to the column's 1-way marginal.
+
+Edit rules become structural zeros where the network can hold them: the cells a rule forbids
+(:func:`synthsql.rules.forbidden_cells`) get count 0 in the conditional table of the rule's last column when its other
+columns are that column's parents (``wage = 0 WHEN age < 15`` with ``age`` a parent of ``wage``: children keep their
+share and draw no wage), so each conditional is renormalised over the allowed cells; rejection at sampling
+(:meth:`~synthsql.model.Model.sample`) covers the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +27,17 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import Fitting, bin_quantiles, CellSampler, check_int, conditional_cdf, draw_network, register
+from synthsql.generators import (
+    CellSampler,
+    Fitting,
+    bin_quantiles,
+    check_int,
+    conditional_cdf,
+    draw_network,
+    register,
+    structural_zeros,
+    without_forbidden,
+)
 from synthsql.model import Model, table_from_json, table_to_json
 from synthsql.model_format import StateCheck
 
@@ -142,6 +158,8 @@ class BayesNet:
                 if score > best[x] + 1e-12:
                     best[x], parents[x] = score, list(subset)
         counts = dict(zip(order, store.marginals([(*parents[x], x) for x in order]), strict=True))
+        zeros = structural_zeros(fitting.rules, spec)  # cells the edit rules forbid get probability 0
+        counts = {x: without_forbidden(table, [*parents[x], x], zeros) for x, table in counts.items()}
         return BayesNetModel(
             order=order,
             parents=parents,

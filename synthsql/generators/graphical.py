@@ -8,6 +8,13 @@ junction tree's order (each column conditioned on its earlier neighbours, the co
 clique marginals). :class:`GraphicalModel` stores those conditional tables as floats: estimated (noisy) counts,
 never an exact one.
 
+NULL blocks (columns NULL together, :attr:`~synthsql.model.Model.null_blocks`): a DP fit never looks for them, since
+which columns are NULL in exactly the same rows is read from the rows and would be released without noise. Blocks
+declared with ``fit(..., null_blocks=[...])`` are public knowledge (the questionnaire's routing), like the domains and
+the rules: the model keeps them at sampling, at the noisy NULL share of each block's first column, spending no
+budget and reading nothing more. Edit rules are public too: the cells a rule forbids become structural zeros of
+the estimated tables (:func:`structural`), and rejection at sampling enforces the rest.
+
 ``mbi`` runs on JAX. Importing it switches JAX to 64-bit floats (``mbi`` warns that 32-bit estimation stalls on
 large tables) and turns JAX's persistent compilation cache off (``mbi`` compiles many small programs); both are
 process-wide JAX settings. JAX costs about 600 MB on disk and half a second to import; it is imported only when
@@ -26,13 +33,14 @@ import numpy as np
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
 from synthsql.extras import require
-from synthsql.generators import CellSampler, conditional_cdf, draw_network
+from synthsql.generators import CellSampler, conditional_cdf, draw_network, structural_zeros, without_forbidden
 from synthsql.model import Model, table_from_json, table_to_json
 from synthsql.model_format import StateCheck
 from synthsql.privacy import Budget
 from synthsql.schema import TableSpec
 
-__all__ = ["Noisy", "Compression", "GraphicalModel", "Projector", "estimate", "network_from", "public_spec", "mbi"]
+__all__ = ["Noisy", "Compression", "GraphicalModel", "Projector", "estimate", "network_from", "public_spec", "mbi",
+           "structural"]
 
 
 def mbi() -> Any:
@@ -210,6 +218,21 @@ def network_from(model: Any, columns: Sequence[str]) -> tuple[list[str], dict[st
         tables[name] = projector([*parents[name], name])
         placed.add(name)
     return order, parents, tables
+
+
+def structural(
+    tables: Mapping[str, np.ndarray],
+    parents: Mapping[str, Sequence[str]],
+    spec: TableSpec,
+    rules: Sequence[Any],
+    groups: Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """The estimated tables with the cells the edit rules forbid set to 0 (structural zeros, as
+    :func:`~synthsql.generators.without_forbidden` does for ``bayesnet``). The rules and the declared domains are
+    public, so this spends no budget and reads nothing. A rule naming a column whose cells MST merged (``groups``)
+    is left to rejection: a merged cell is drawn as any of its cells, allowed or not."""
+    zeros = [z for z in structural_zeros(rules, spec) if not set(z[0]) & set(groups or {})]
+    return {x: without_forbidden(t, [*parents[x], x], zeros) for x, t in tables.items()}
 
 
 def public_spec(spec: TableSpec, n_rows: float) -> TableSpec:

@@ -1,7 +1,9 @@
 """``independent``: each column drawn from its own 1-way marginal (a product of marginals).
 
 The baseline every other method must beat: it keeps each column's distribution exactly and no dependence at all.
-Fitted on 1-way marginals only.
+Fitted on 1-way marginals only. An edit rule on one column becomes structural zeros: the cells it forbids
+(:func:`synthsql.rules.forbidden_cells`) get count 0 and the marginal is renormalised; a rule tying columns together
+cannot be held by a product of marginals and is left to rejection at sampling.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from typing import Any
 import numpy as np
 
 from synthsql.aggregates import AggregateStore
-from synthsql.generators import CellSampler, Fitting, bin_quantiles, cumulative, register
+from synthsql.generators import (
+    CellSampler,
+    Fitting,
+    bin_quantiles,
+    cumulative,
+    register,
+    structural_zeros,
+    without_forbidden,
+)
 from synthsql.model import Model
 from synthsql.model_format import StateCheck
 
@@ -51,6 +61,8 @@ class Independent:
     def fit(self, store: AggregateStore, fitting: Fitting, /) -> Model:
         names = [c.name for c in store.spec.modelled]
         counts = dict(zip(names, store.marginals([(name,) for name in names]), strict=True))
+        zeros = structural_zeros(fitting.rules, store.spec)  # rules on one column: its forbidden cells get 0
+        counts = {name: without_forbidden(table, [name], zeros) for name, table in counts.items()}
         return IndependentModel(
             counts=counts, spec=store.spec, params={}, quantiles=bin_quantiles(store), **fitting.provenance()
         )

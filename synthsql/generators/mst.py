@@ -29,6 +29,7 @@ from synthsql.generators.graphical import (
     network_from,
     noisy_oneway,
     public_spec,
+    structural,
 )
 from synthsql.model import Model
 from synthsql.privacy import Budget
@@ -82,7 +83,7 @@ class MST:
         return MSTModel(
             order=order,
             parents=parents,
-            tables=tables,
+            tables=structural(tables, parents, store.spec, fitting.rules, compression.groups),
             groups=compression.groups,
             spec=public_spec(store.spec, float(model.total)),
             params={"iters": self.iters},

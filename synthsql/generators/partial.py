@@ -27,6 +27,15 @@ own spawned from ``seed``, so the output does not depend on ``batch_rows``: the 
 DuckDB and on PostgreSQL alike. (Rows tied on every kept column are identical as read, so their order does not
 matter.) Without an ``id`` the order is a sort on all kept columns; give ``id`` for a cheaper one-column sort.
 
+Edit rules (``fit(..., synthesize=[...], rules=[...])``). A released row that breaks a rule has its synthesized
+columns drawn again, given the same kept values, until it meets every rule (at most
+:data:`~synthsql.model.MAX_REDRAWS` times; the kept values are the record's and are never changed): one row per
+source row still. Redraw round ``r`` has random streams of its own, positioned at the row's place in the release
+(:meth:`numpy.random.PCG64.advance`), so a row's values depend on the seed, its position and its kept values only,
+and the table still does not depend on ``batch_rows``. A rule that names no synthesized column cannot be enforced by
+drawing and is refused when fitting. :attr:`~synthsql.model.Model.rows_drawn` counts the rows drawn (the source's
+plus the redraws), so the release records its rejection rate like any other.
+
 >>> import synthsql as ss
 >>> db = ss.connect("duckdb://")
 >>> _ = db.backend.raw_sql(
@@ -63,6 +72,7 @@ from synthsql.errors import (
     EmptyTableError,
     InvalidParameterError,
     ModelFormatError,
+    SamplingError,
     TargetError,
     did_you_mean,
 )
@@ -70,7 +80,8 @@ from synthsql.generators import CellSampler, Fitting, check_int, conditional_cdf
 from synthsql.generators.bayesnet import mutual_information
 from synthsql.metrics.match_risk import check_unique_id
 from synthsql import model_format
-from synthsql.model import BATCH_ROWS, Model, table_from_json, table_to_json
+from synthsql.model import BATCH_ROWS, MAX_REDRAWS, Model, table_from_json, table_to_json
+from synthsql.rules import meeting
 from synthsql.model_format import StateCheck
 from synthsql.schema import NUMERIC_KINDS
 
@@ -140,18 +151,51 @@ class PartialModel(Model):
         """
         self.release_rows(rows)
         batch_rows = check_int(_METHOD, "batch_rows", batch_rows, 1)
-        streams = _streams(seed, len(self.order))
+        streams = _Streams(seed, len(self.order))
         query, codes, schema = _source_query(db, self)
         names = self.spec.names
         empty = True
+        self.rows_drawn = self.rows_kept = 0
         for raw in db.stream(query, schema, batch_rows, concurrent=True):
             empty = False
             found = {name: raw.column(alias).to_numpy() for name, alias in codes.items()}
-            drawn = self._draw_batch(raw.num_rows, found, streams)
+            drawn = self._draw_batch(raw.num_rows, dict(found), streams.main)
             arrays = [drawn[name] if name in drawn else raw.column(name) for name in names]
-            yield pa.RecordBatch.from_arrays(arrays, names=names)
+            batch = pa.RecordBatch.from_arrays(arrays, names=names)
+            self.rows_drawn += batch.num_rows
+            if self.rules:
+                batch = self._meeting_rules(batch, found, streams)
+            streams.start += batch.num_rows
+            self.rows_kept += batch.num_rows
+            yield batch
         if empty:
             raise EmptyTableError(f"Source table {self.source!r} is empty: there is no record to release.")
+
+    def _meeting_rules(self, batch: pa.RecordBatch, found: dict[str, np.ndarray], streams: _Streams) -> pa.RecordBatch:
+        """The batch with the synthesized columns of each row that breaks a rule drawn again (same kept values) until
+        it meets every rule: round ``r`` draws from its own streams at the batch's place (see the module notes)."""
+        ok = meeting(self.rules, batch)
+        n = batch.num_rows
+        for r in range(MAX_REDRAWS):
+            bad = np.flatnonzero(~ok)
+            if not bad.size:
+                return batch
+            fresh = self._draw_batch(n, dict(found), streams.redraw(r, n))
+            redo = pa.array(~ok)
+            arrays = [pa.compute.if_else(redo, fresh[name], column) if name in fresh else column
+                      for name, column in zip(batch.schema.names, batch.columns, strict=True)]
+            batch = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+            self.rows_drawn += int(bad.size)
+            ok[bad] = meeting(self.rules, batch.take(pa.array(bad)))
+        if not ok.all():
+            raise SamplingError(
+                f"The partial synthesis of {self.source!r} cannot meet its edit rules "
+                f"({', '.join(repr(r.name) for r in self.rules)}) for {int((~ok).sum()):,} source record(s) after "
+                f"{MAX_REDRAWS} redraws of their synthesized columns ({', '.join(self.synthesize)}): the values they "
+                "keep leave (almost) no synthesized value that meets them. Check the rules against the source (fit "
+                "warns of a rule the source breaks), or synthesize the columns the rules tie them to as well."
+            )
+        return batch
 
     def template(self, db: Database) -> ibis.Table:
         """The source's columns, as an empty table: the release keeps their types."""
@@ -302,6 +346,19 @@ class Partial:
                 f"Id column {self.id!r} is not in table {table!r}.{did_you_mean(self.id, present)}"
             )
 
+    def check_rules(self, rules: Sequence[Any], present: Sequence[str], table: str) -> None:
+        """Refuse, before anything is read, an edit rule that names no synthesized column: the release copies the
+        columns it names, so no draw can make a record meet it (check such a rule with evaluate)."""
+        for rule in rules:
+            trees = [tree for tree in rule._bound(present, table) if tree is not None]
+            named = {c.name for tree in trees for c in tree.find_all(exp.Column)}
+            if not named & set(self.synthesize):
+                raise InvalidParameterError(
+                    f"Edit rule {rule.name!r} names only kept columns ({', '.join(sorted(named))}) of {table!r}: "
+                    "partial synthesis copies them from the source, so no draw can make a record meet it. Check it "
+                    "with evaluate(..., rules=[...]), or synthesize one of its columns."
+                )
+
     def fit(self, store: AggregateStore, fitting: Fitting, /) -> PartialModel:
         spec = store.spec
         names = self.synthesize
@@ -420,11 +477,38 @@ def _check_seed(seed: Any) -> None:
         raise InvalidParameterError(f"The 'seed' parameter must be None or an int >= 0. Got {seed!r} instead.")
 
 
-def _streams(seed: int | None, k: int) -> list[tuple[np.random.Generator, np.random.Generator]]:
-    """Two random streams per synthesized column (cells, positions within numeric bins), independent of batching."""
-    _check_seed(seed)
-    children = np.random.SeedSequence(seed).spawn(2 * k)
-    return [(np.random.default_rng(children[2 * i]), np.random.default_rng(children[2 * i + 1])) for i in range(k)]
+class _Streams:
+    """The random streams of a release: two per synthesized column (cells, positions within numeric bins) for the
+    first draw, and as many again for each redraw round (rows that break an edit rule), all independent of batching.
+
+    The first draw reads each stream in row order. A redraw round draws a whole batch from its streams, first advanced
+    to the batch's first row (``start``: PCG64 draws one 64-bit word per uniform), so that the values redrawn for a
+    row are the same whatever the batches and the rounds other batches needed.
+    """
+
+    def __init__(self, seed: int | None, k: int) -> None:
+        _check_seed(seed)
+        self.k = k
+        children = np.random.SeedSequence(seed).spawn(2 * k * (1 + MAX_REDRAWS))
+        self._children = children
+        self.main = self._pairs(0)
+        self.start = 0  # the release's rows before the current batch
+        self._rounds: dict[int, tuple[list[tuple[np.random.Generator, np.random.Generator]], int]] = {}
+
+    def _pairs(self, round_: int) -> list[tuple[np.random.Generator, np.random.Generator]]:
+        first = 2 * self.k * round_
+        seeds = self._children[first : first + 2 * self.k]
+        return [(np.random.default_rng(seeds[2 * i]), np.random.default_rng(seeds[2 * i + 1])) for i in range(self.k)]
+
+    def redraw(self, r: int, n: int) -> list[tuple[np.random.Generator, np.random.Generator]]:
+        """The streams of redraw round ``r`` at the current batch's first row, for the caller to draw its ``n`` rows
+        from (a stream a column does not use stays behind, unread, which changes nothing)."""
+        pairs, position = self._rounds.get(r) or (self._pairs(r + 1), 0)
+        for draws, within in pairs:
+            draws.bit_generator.advance(self.start - position)
+            within.bit_generator.advance(self.start - position)
+        self._rounds[r] = (pairs, self.start + n)
+        return pairs
 
 
 def _source_query(db: Database, model: PartialModel) -> tuple[exp.Expression, dict[str, str], pa.Schema]:

@@ -26,7 +26,7 @@ import numpy as np
 from synthsql.aggregates import AggregateStore
 from synthsql.errors import InvalidParameterError
 from synthsql.generators import Fitting, check_int, register
-from synthsql.generators.graphical import GraphicalModel, noisy_oneway, noisy_total, public_spec
+from synthsql.generators.graphical import GraphicalModel, noisy_oneway, noisy_total, public_spec, structural
 from synthsql.model import Model
 from synthsql.privacy import Budget
 
@@ -124,7 +124,8 @@ class PrivBayes:
         return PrivBayesModel(
             order=order,
             parents=parents,
-            tables={k: np.asarray(v, dtype=np.float64) for k, v in tables.items()},
+            tables=structural({k: np.asarray(v, dtype=np.float64) for k, v in tables.items()}, parents, store.spec,
+                              fitting.rules),
             spec=public_spec(store.spec, float(total)),
             params={
                 "degree": self.degree,
