@@ -21,6 +21,7 @@ A catalog file (``catalogs/*.yml``) declares one or more tables::
           notes:    {exclude: true}
         rules:
           - {name: adult_wage, condition: "wage > 0", when: "experience >= 0"}
+        null_blocks: [[occupation, contract]]   # NULL together (questionnaire routing): kept, DP models included
         formulas: ["wage ~ education + experience", {formula: "parttime ~ wage", family: binomial}]
         metrics: [utility, risk]
         exclude_target_levels: {parttime: ["no"]}   # levels that disclose nothing (synthpop's not.targetlev)
@@ -145,6 +146,9 @@ class TableDecl(_Strict):
     holdout: float | None = Field(default=None, gt=0, le=0.5)
     columns: dict[str, ColumnDecl] = Field(default_factory=dict)
     rules: list[RuleDecl] = Field(default_factory=list)
+    #: Blocks of columns NULL together, declared from the questionnaire's routing (public: a DP model keeps them at no
+    #: cost); unset, a non-DP model finds them from the data (:func:`synthsql.fit`, ``null_blocks``).
+    null_blocks: list[list[str]] | None = None
     formulas: list[str | FormulaDecl] = Field(default_factory=list)
     metrics: list[Literal["utility", "risk"]] = Field(default_factory=lambda: ["utility", "risk"])
     k: int = Field(default=5, ge=1)
@@ -211,6 +215,8 @@ class TableDecl(_Strict):
         args: dict[str, Any] = {**self.method_params, "method": self.method_name, "seed": self.seed}
         if self.rules:
             args["rules"] = self.edit_rules()
+        if self.null_blocks is not None:
+            args["null_blocks"] = [list(block) for block in self.null_blocks]
         privacy = self.privacy
         if privacy is not None:
             args.update(epsilon=privacy.epsilon, delta=privacy.delta, noise=privacy.noise)

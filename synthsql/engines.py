@@ -13,13 +13,15 @@ writes is built under a staging name (:func:`staging_name`) and then *published*
 the transaction. Spark has no multi-statement transactions: there the publishes of a whole block (a synthetic
 table and its ``__privacy`` ledger, say) wait until the block has succeeded, and a failed block drops its staging
 tables instead, so no partial table ever appears under a published name; staging tables an interrupted process
-left behind are dropped by a later run (:meth:`SparkEngine.transaction`).
+left behind are dropped by a later run (:meth:`SparkEngine.transaction`). A process killed in the middle of a block's
+publishes (where no undo can run) leaves its journal, and the next run completes that publishing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import secrets
 import time
 from collections.abc import Iterator
@@ -36,6 +38,8 @@ from sqlglot import exp
 from synthsql.errors import ConnectionError, DatabaseFailure, TargetError
 from synthsql.extras import require
 
+log = logging.getLogger("synthsql")
+
 __all__ = [
     "ENGINES",
     "PINNED_POSTGRES_SETTINGS",
@@ -50,6 +54,8 @@ __all__ = [
 
 #: The prefix of every staging table: ``_synthsql_tmp_<unix seconds>_<random hex>``.
 STAGING_PREFIX = "_synthsql_tmp_"
+#: The prefix of a Spark publish journal (:meth:`SparkEngine._run_publishes`): ``_synthsql_journal_<secs>_<hex>``.
+JOURNAL_PREFIX = "_synthsql_journal_"
 
 
 def staging_name() -> str:
@@ -572,6 +578,9 @@ class SparkEngine(Engine):
     STATEMENT_ROWS = 1_000_000
     #: A staging table older than this is left over from an interrupted run, and a later run drops it.
     STALE_SECONDS = 6 * 3600
+    #: A publish journal older than this belongs to a process that was killed while publishing (publishing a block
+    #: is a few renames: seconds), and a later run completes its publishing; a younger one may be a run still going.
+    RECOVER_SECONDS = 600
     #: The table formats synthsql writes and replaces: they keep every value exactly (CSV or JSON would cut
     #: timestamps to milliseconds and write doubles as text).
     WRITABLE_FORMATS = ("parquet", "orc", "delta", "iceberg")
@@ -677,6 +686,7 @@ class SparkEngine(Engine):
         fails, its staging tables are dropped and nothing is published. Stale staging tables (older than
         :attr:`STALE_SECONDS`) are dropped first. ``snapshot`` has no effect: each statement reads the tables as
         they are when it runs."""
+        self._recover()
         self._drop_stale()
         self._pending, self._staged = [], []
         try:
@@ -696,20 +706,28 @@ class SparkEngine(Engine):
         """Run the block's publishes and drops all or none: each existing table they replace or drop is first
         moved aside (renamed to a staging name), then the staging table renamed into place; the tables moved aside
         are dropped once every step has succeeded. A failing or interrupted step undoes the ones before it (the
-        tables published are dropped and the tables moved aside renamed back) and drops the staging tables."""
+        tables published are dropped and the tables moved aside renamed back) and drops the staging tables.
+
+        Before the first rename the plan is written to a journal table (:data:`JOURNAL_PREFIX`), and the journal is
+        dropped after the last step: it is the release's completion record. A process killed between two renames
+        cannot undo anything, but leaves its journal, and the next run completes the plan (:meth:`_recover`): every
+        staging table was complete before the first rename, so the release is then published whole."""
+        plan = [(kind, None if kind == "drop" else args[0], args if kind == "drop" else args[1],
+                 exp.Table(this=exp.to_identifier(staging_name(), quoted=True),
+                           db=(args if kind == "drop" else args[1]).args.get("db")))
+                for kind, args in pending]
+        journal = self._write_journal(plan)
         moved: list[tuple[exp.Table, exp.Table]] = []  # (name, the table's name while it is aside)
         published: list[exp.Table] = []
         try:
-            for kind, args in pending:
-                target = args if kind == "drop" else args[1]
+            for kind, source, target, aside in plan:
                 if self._exists(target):
-                    aside = exp.Table(this=exp.to_identifier(staging_name(), quoted=True), db=target.args.get("db"))
                     self._rename(target, aside)
                     moved.append((target, aside))
-                if kind == "publish":
+                if source is not None:
                     published.append(target)  # first: the rename may complete and still be interrupted
-                    self._rename(args[0], target)
-                    staged = [t for t in staged if t != args[0]]
+                    self._rename(source, target)
+                    staged = [t for t in staged if t != source]
         except BaseException:
             for table in reversed(published):  # nothing was under its name before the rename: it was moved aside
                 with contextlib.suppress(Exception):
@@ -717,13 +735,68 @@ class SparkEngine(Engine):
             for target, aside in reversed(moved):
                 with contextlib.suppress(Exception):
                     self._rename(aside, target)
-            for table in staged:
+            for table in [*staged, journal]:
                 with contextlib.suppress(Exception):
                     super().drop(table)
             raise
         for _, aside in moved:
             with contextlib.suppress(Exception):
                 super().drop(aside)
+        super().drop(journal)
+
+    def _write_journal(self, plan: list[tuple[str, exp.Table | None, exp.Table, exp.Table]]) -> exp.Table:
+        """One table with the block's steps in order (kind, staging table, target, its name while aside)."""
+        journal = exp.Table(this=exp.to_identifier(staging_name().replace(STAGING_PREFIX, JOURNAL_PREFIX), quoted=True))
+
+        def name(table: exp.Table | None) -> list[exp.Expression]:
+            if table is None:
+                return [exp.Literal.string(""), exp.Literal.string("")]
+            return [exp.Literal.string(table.db or ""), exp.Literal.string(table.name)]
+
+        rows = [exp.Tuple(expressions=[exp.Literal.number(i), exp.Literal.string(kind), *name(source), *name(target),
+                                       *name(aside)])
+                for i, (kind, source, target, aside) in enumerate(plan)]
+        columns = ["step", "kind", "source_db", "source", "target_db", "target", "aside_db", "aside"]
+        values = exp.Values(expressions=rows, alias=exp.TableAlias(
+            this=exp.to_identifier("j"), columns=[exp.to_identifier(c) for c in columns]))
+        query = exp.select("*").from_(values)
+        self.execute(f"CREATE TABLE {self.render(journal)} USING parquet AS {self.render(query)}")
+        return journal
+
+    def _recover(self) -> None:
+        """Complete the publishing of each run that was killed while publishing (its journal is older than
+        :attr:`RECOVER_SECONDS`), step by step from what exists: a step whose staging table is still there had not
+        run, and a target whose aside name exists was moved aside already. Then its asides and journal are dropped."""
+        now = time.time()
+        for row in self.raw.sql(f"SHOW TABLES LIKE '{JOURNAL_PREFIX}*'").collect():
+            stamp = row["tableName"][len(JOURNAL_PREFIX):].split("_", 1)[0]
+            if row["isTemporary"] or not stamp.isdigit():
+                continue
+            journal = exp.Table(this=exp.to_identifier(row["tableName"], quoted=True))
+            if now - int(stamp) <= self.RECOVER_SECONDS:
+                log.warning("A run is publishing (or was killed %d s ago while publishing): journal %s",
+                            now - int(stamp), journal.name)
+                continue
+            steps = self.fetchall(f"SELECT kind, source_db, source, target_db, target, aside_db, aside FROM "
+                                  f"{self.render(journal)} ORDER BY step")
+
+            def table(db: str, name: str) -> exp.Table:
+                return exp.Table(this=exp.to_identifier(name, quoted=True),
+                                 db=exp.to_identifier(db, quoted=True) if db else None)
+
+            for _kind, source_db, source, target_db, target, aside_db, aside in steps:
+                to, away = table(target_db, target), table(aside_db, aside)
+                pending = bool(source) and self._exists(table(source_db, source))
+                if (pending or not source) and self._exists(to) and not self._exists(away):
+                    self._rename(to, away)
+                if pending:
+                    self._rename(table(source_db, source), to)
+            for *_, aside_db, aside in steps:
+                if self._exists(table(aside_db, aside)):
+                    super().drop(table(aside_db, aside))
+            super().drop(journal)
+            log.warning("Completed the publishing of a run that was killed while publishing (journal %s): %s",
+                        journal.name, ", ".join(f"{d + '.' if d else ''}{t}" for _, _, _, d, t, _, _ in steps))
 
     def cause(self, err: BaseException) -> str:
         """The Java exception's own message (py4j puts 'An error occurred while calling o32.sql.' first)."""

@@ -286,7 +286,8 @@ def test_each_synthsql_key_is_read_from_the_config(key: str) -> None:
     """Setting any key synthsql reads changes the declaration the pipeline builds: none is dropped on the way."""
     # a value for each key that is not its default
     values: dict[str, Any] = {**SCIENTIFIC, **PROJECT_LEVEL, **PUBLIC, "purpose": "twin", "method": "independent",
-                              "metrics": ["utility"], "delta": 1e-7, "noise_seed": 9}
+                              "metrics": ["utility"], "delta": 1e-7, "noise_seed": 9,
+                              "null_blocks": [["education", "experience"]]}
     base: dict[str, Any] = {"materialized": "synthetic", "tags": ["release"]}
     if key in PRIVACY_KEYS:
         base.update(method="mst", epsilon=0.5, noise="reproducible", noise_seed=1)

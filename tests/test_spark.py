@@ -18,7 +18,7 @@ import pytest
 import synthsql as ss
 from synthsql.catalog import load
 from synthsql.datasets.domains import domains
-from synthsql.engines import STAGING_PREFIX, SparkEngine
+from synthsql.engines import JOURNAL_PREFIX, STAGING_PREFIX, Engine, SparkEngine
 from synthsql.generators import REGISTRY, fully_synthetic
 from synthsql.holdout import Holdout, _value_text
 from synthsql.pipeline import build
@@ -319,3 +319,48 @@ def test_an_interrupted_two_table_build_publishes_nothing(spark_db, small, tmp_p
     assert [b.rows for b in built] == [500, 300]
     assert {f"{fresh_name}_b", f"{fresh_name}_b__utility"} <= set(spark_db.list_tables())
     assert not staging_tables(spark_db)
+
+
+def test_a_run_killed_while_publishing_is_completed_by_the_next_run(spark_db, small, tmp_path, fresh_name, monkeypatch):
+    """A process killed between two renames of its publishing cannot undo anything: it leaves its journal (the plan
+    of the publishes), and the next run completes the publishing, so the release appears whole."""
+    path = tmp_path / "two.yml"
+    path.write_text(TWO_TABLES.format(p=fresh_name, small=small))
+    catalog = load(path)
+    build(catalog, spark_db, select=[f"{fresh_name}_a"])  # an earlier run: the killed one replaces its tables
+    real_rename, real_drop = SparkEngine._rename, Engine.drop
+    killed = []
+
+    class Killed(BaseException):
+        """The process is gone: no statement of the undo runs."""
+
+    def rename(engine, table, to):
+        if killed:
+            raise Killed
+        real_rename(engine, table, to)
+        if table.name.startswith(STAGING_PREFIX) and to.name == f"{fresh_name}_b":
+            killed.append(True)
+            raise Killed
+
+    def drop(engine, table):
+        if killed:
+            raise Killed
+        real_drop(engine, table)
+
+    monkeypatch.setattr(SparkEngine, "_rename", rename)
+    monkeypatch.setattr(Engine, "drop", drop)
+    with pytest.raises(Killed):
+        build(catalog, spark_db)
+    monkeypatch.undo()
+    names = set(spark_db.list_tables())
+    assert f"{fresh_name}_b" in names and f"{fresh_name}_b__utility" not in names  # half published
+    assert [n for n in names if n.startswith(JOURNAL_PREFIX)]
+    ss.write_table(spark_db, f"{fresh_name}_other", pa.table({"x": [1]}))  # a later run, soon: the journal may be live
+    assert [n for n in spark_db.list_tables() if n.startswith(JOURNAL_PREFIX)]
+    monkeypatch.setattr(SparkEngine, "RECOVER_SECONDS", -1)  # later: the journal is a killed run's
+    ss.write_table(spark_db, f"{fresh_name}_other", pa.table({"x": [2]}), replace=True)
+    names = set(spark_db.list_tables())
+    assert {f"{fresh_name}_a", f"{fresh_name}_a__model", f"{fresh_name}_b", f"{fresh_name}_b__model",
+            f"{fresh_name}_b__utility"} <= names
+    assert not [n for n in names if n.startswith((JOURNAL_PREFIX, STAGING_PREFIX))]
+    assert spark_db.table(f"{fresh_name}_b").count().execute() == 300
