@@ -386,20 +386,30 @@ def _logit_stats(
             held = functools.reduce(operator.and_, [u[f"c{j}"] == level for j, level in combo])
             metrics[f"o_{label}_{i}"] = count(held.fill_null(False), label)
     for j, column in enumerate(columns):
-        if column.kind in NUMERIC_KINDS:
-            metrics[f"mean_{j}"] = u[f"c{j}"].mean(where=u.t_ == 0)
-            metrics[f"sd_{j}"] = u[f"c{j}"].std(where=u.t_ == 0)  # the sample sd
+        if column.kind in NUMERIC_KINDS:  # for the real table's exact mean and sd (fitness._exact_moments)
+            metrics[f"count{j}"] = u[f"c{j}"].count(where=u.t_ == 0)
+            metrics[f"min{j}"] = u[f"c{j}"].min(where=u.t_ == 0)
+            metrics[f"max{j}"] = u[f"c{j}"].max(where=u.t_ == 0)
     row = glm._fetch_one(db, u.aggregate(**metrics))
 
     def number(name: str) -> int:
         return int(glm._number(row[name]))
+
+    from synthsql.metrics.fitness import _exact_moments
+
+    # The mean and sd standardise the design: a plain AVG or STDDEV of doubles changed in its last bits from run to
+    # run on a parallel aggregate, and with them the fitted coefficients and the pMSE's last bits.
+    numeric = [(j, c) for j, c in enumerate(columns) if c.kind in NUMERIC_KINDS]
+    moments = {k: (None if v is None else float(v)) for k, v in row.items() if k[:3] in ("min", "max")}
+    moments.update({f"count{j}": number(f"count{j}") for j, _ in numeric})
+    moments.update(_exact_moments(db, tables[0], numeric, moments))
 
     location: list[tuple[float, float] | None] = []
     for j, column in enumerate(columns):
         if column.kind not in NUMERIC_KINDS:
             location.append(None)
             continue
-        mean, sd = (None if row[f"{s}_{j}"] is None else float(row[f"{s}_{j}"]) for s in ("mean", "sd"))
+        mean, sd = moments[f"mean{j}"], moments[f"sd{j}"]
         # A column that is NULL or constant in the real table is only centred (or left as it is).
         location.append((0.0 if mean is None else mean, sd if sd is not None and sd > 0 else 1.0))
     occurs = {
