@@ -89,6 +89,9 @@ class Engine:
     #: The URL schemes :func:`synthsql.connect` opens with this engine, and an example URL for messages.
     schemes: ClassVar[tuple[str, ...]] = ()
     url_example: ClassVar[str] = ""
+    #: Whether Ibis's ``approx_nunique`` is an exact count here, so that describe need not count distinct values a
+    #: second time (PostgreSQL has no estimate: Ibis writes COUNT(DISTINCT x)).
+    exact_distinct_estimate: ClassVar[bool] = False
 
     def __init__(self, raw: Any, where: str = "") -> None:
         self.raw = raw
@@ -399,6 +402,7 @@ class PostgresEngine(Engine):
     title = "PostgreSQL"
     schemes = ("postgresql", "postgres")
     url_example = "postgresql://user@host:port/database"
+    exact_distinct_estimate = True
 
     @classmethod
     def open(cls, url: str, options: dict[str, Any], *, create: bool) -> Any:

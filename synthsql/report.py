@@ -1,7 +1,7 @@
 """A self-contained HTML report of a synthetic table: plots first, numbers beside them, nothing to download.
 
-:func:`render_report` computes what it shows in the database (one-way marginals through
-:class:`~synthsql.aggregates.AggregateStore`, two-way TVDs through :func:`~synthsql.metrics.utility.marginal_tvd`,
+:func:`render_report` draws what an evaluation holds and computes in the database what it lacks (one-way marginals
+through :class:`~synthsql.aggregates.AggregateStore`, two-way TVDs through :func:`~synthsql.metrics.utility.marginal_tvd`,
 the quantiles of numeric columns through :func:`column_quantiles`, and :func:`~synthsql.evaluate` when no evaluation
 is given) and returns one HTML document with eight sections:
 
@@ -42,17 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ibis
 import numpy as np
 import pandas as pd
 
 from synthsql.aggregates import AggregateStore
 from synthsql.connection import Database, connect
-from synthsql.metrics.fitness import finite_number, statistic_flag
+from synthsql.metrics.fitness import QQ_PROBS, column_quantiles, finite_number, quantile_label, statistic_flag
 from synthsql.metrics.registry import GROUPS, METRICS, base_name, metric_info
 from synthsql.metrics.utility import marginal_tvd, tvd
 from synthsql.rules import Rule
-from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
+from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec
 from synthsql.verdict import Verdict, judge
 
 if TYPE_CHECKING:
@@ -67,9 +66,6 @@ MAX_BARS = 30  # categories shown per column; the rest are pooled into one bar
 MAX_BINS = 60  # numeric cells shown per column; beyond that, neighbours are merged
 LABEL_CHARS = 22
 TICK_CHAR = 6.5  # width of a tick label's character at 11px, generously
-#: The probabilities of the quantiles compared in each numeric column's QQ plot: the minimum, the far tails, the
-#: deciles and the maximum (17 points).
-QQ_PROBS = (0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 #: A column's upper tail is long when q99 - q50 is more than this multiple of q50 - q1 (a quantile skewness
 #: (q99 + q1 - 2 q50) / (q99 - q1) above 0.5; 1 for a symmetric distribution).
 TAIL_RATIO = 3.0
@@ -127,8 +123,10 @@ def render_report(
     (:class:`~synthsql.rules.Rule` objects or catalog mappings; default: the model's), whose texts the rule table
     shows beside the evaluation's violation counts.
 
-    Besides what the evaluation holds, the report reads one thing from the database: the quantiles of each numeric
-    column in both tables (:func:`column_quantiles`, exact and computed there) for the QQ plots.
+    The QQ plots' quantiles are those of the evaluation's column summary
+    (:func:`~synthsql.metrics.fitness.column_summary` keeps them), so a report drawn from an evaluation, stored or
+    fresh, reads nothing from the database but what the evaluation lacks; a summary without them (stored by an
+    earlier version) has them computed there (:func:`column_quantiles`).
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -165,7 +163,9 @@ def render_report(
     column_tvd = {c.name: tvd(a, b) for c, a, b in zip(modelled, one_way[0], one_way[1], strict=True)}
     verdict = judge(utility, risk, thresholds=thresholds)
     levels = _levels(verdict)
-    quantiles = column_quantiles(db, real, modelled), column_quantiles(db, synthetic, modelled)
+    quantiles = _summary_quantiles(columns, modelled)
+    if quantiles is None:  # an evaluation whose column summary lacks them (stored by an earlier version)
+        quantiles = column_quantiles(db, real, modelled), column_quantiles(db, synthetic, modelled)
     texts = _rule_texts(rules if rules is not None else getattr(model, "rules", ()) or ())
 
     heading = title or f"Synthetic data report: {synthetic}"
@@ -731,39 +731,29 @@ def _stats_table(
 # --------------------------------------------------------------------------------------------------------------
 # 2b. Quantiles of numeric columns: QQ plots
 # --------------------------------------------------------------------------------------------------------------
-def column_quantiles(
-    con: Database | Any, table: str, columns: Sequence[ColumnSpec], probs: Sequence[float] = QQ_PROBS
-) -> dict[str, list[float]]:
-    """The discrete quantiles at ``probs`` of each numeric column of ``table``, computed in the database.
-
-    Dates are measured as epoch days and timestamps as epoch microseconds (:func:`~synthsql.schema.numeric_value`),
-    every value as a double. A quantile is a value of the data, the smallest whose cumulative count reaches p · n
-    (SQL's ``percentile_disc``; p = 0 is the minimum, p = 1 the maximum), NULLs left out: the same numbers
-    :func:`~synthsql.metrics.fitness.column_summary` gives for the deciles, the same bits on every backend. The numeric
-    columns are stacked into one (column, value) relation and all their quantiles found together by exact histogram
-    refinement (:meth:`~synthsql.connection.Database.quantiles`): a few aggregate queries over the table in bounded
-    memory, whatever the number of columns, and never a row in Python. A column without a value is left out; a
-    DOUBLE column's NaN and infinities take the ranks SQL orders them at.
-
-    >>> import synthsql as ss
-    >>> db = ss.connect("duckdb://")
-    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 250 AS x, 'a' AS c FROM range(1000) r(i)")
-    >>> column_quantiles(db, "t", ss.describe(db, "t").columns, probs=(0, 0.001, 0.5, 0.999, 1))
-    {'x': [0.0, 0.0, 124.0, 249.0, 249.0]}
-    """
-    db = connect(con)
-    numeric = [c for c in columns if c.kind in NUMERIC_KINDS]
+def _summary_quantiles(
+    columns: pd.DataFrame, modelled: Sequence[ColumnSpec]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]] | None:
+    """The QQ quantiles of each numeric column in both tables, read from the evaluation's column summary, as
+    :func:`column_quantiles` gives them (a table in which the column has no value leaves it out); None when the
+    summary lacks one of them."""
+    numeric = [c for c in modelled if c.kind in NUMERIC_KINDS]
     if not numeric:
-        return {}
-    t = db.table(table)
-    stacked = ibis.union(
-        *(
-            t.select(col=ibis.literal(i, type="int32"), x=numeric_value(t[c.name], c.kind).cast("float64"))
-            for i, c in enumerate(numeric)
-        )
-    )
-    found = db.quantiles(stacked.filter(ibis._.x.notnull()), "x", list(probs), by="col")
-    return {c.name: [float(v) for v in found[i]] for i, c in enumerate(numeric) if found.get(i) is not None}
+        return {}, {}
+    if columns.empty or not {"column", "statistic", "real", "synthetic"} <= set(columns.columns):
+        return None
+    rows = columns[columns["category"].isna()] if "category" in columns else columns
+    found = {(r["column"], r["statistic"]): r for r in rows.to_dict("records")}
+    out: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
+    for col in numeric:
+        wanted = [found.get((col.name, quantile_label(p))) for p in QQ_PROBS]
+        share = found.get((col.name, "null_share"))
+        if share is None or any(r is None for r in wanted):
+            return None
+        for side, into in (("real", out[0]), ("synthetic", out[1])):
+            if finite_number(share[side]) and float(share[side]) < 1:  # the column has a value in this table
+                into[col.name] = [float(r[side]) for r in wanted]
+    return out
 
 
 def qq_scale(kind: str, real: Sequence[float], synthetic: Sequence[float]) -> tuple[str, float, str]:
@@ -932,7 +922,7 @@ def _spaced(positions: Sequence[float], sizes: Sequence[float], gap: float = 6.0
 
 def _p_label(p: float) -> str:
     """A probability's name: ``min``, ``p0.1``, ``p50``, ``max``."""
-    return "min" if p == 0 else "max" if p == 1 else f"p{100 * p:g}"
+    return quantile_label(p)
 
 
 def _quantile_text(x: float, kind: str) -> str:

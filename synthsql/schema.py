@@ -45,7 +45,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 
 from synthsql.connection import Database, TableRef, connect
-from synthsql.quantiles import finite, number_literal
+from synthsql.quantiles import batch_quantile_counts, finite, searched_value, stack_type, stacked
 from synthsql.errors import (
     ColumnNotFoundError,
     EmptyTableError,
@@ -482,7 +482,8 @@ def describe(
                 )
             kinds[name] = kind
 
-    stats = _column_stats(t, kinds, small=2 * max(max_bins, max_categories) + 100)
+    stats = _column_stats(t, kinds, small=2 * max(max_bins, max_categories) + 100,
+                          exact=db.engine.exact_distinct_estimate)
     n_rows = stats["__n"]
     if n_rows < min_rows:
         if n_rows == 0:
@@ -491,7 +492,12 @@ def describe(
             f"Table {str(ref)!r} has {n_rows} row(s); synthsql needs at least {min_rows} to model a table."
         )
 
-    specs: list[ColumnSpec] = []
+    # Columns are checked in order first; the domains read from the data (categories, bins) are then read for all
+    # columns together, in a fixed number of statements whatever the number of columns (_categories, _bins), and
+    # complete the columns that wait for them.
+    specs: list[ColumnSpec | dict[str, Any]] = []
+    categorical: list[str] = []
+    numeric: list[tuple[str, str, int | None]] = []
     for name, dtype in schema.items():
         role = "key" if name in keys else "sensitive" if name in sensitive else None
         override = overrides.get(name)
@@ -535,9 +541,14 @@ def describe(
             declared["bins"] = bins_from_edges(name, declared.pop("edges"))
         base.update({k: v for k, v in declared.items() if k not in ("categories", "bins")})
         base["declared"] = bool(declared.get("declared", "categories" in declared or "bins" in declared))
+        waiting = False  # for a domain read from the data
         if kind in ("categorical", "boolean"):
             cats = declared.get("categories")
-            base["categories"] = tuple(cats) if cats is not None else _categories(t, name)
+            if cats is not None:
+                base["categories"] = tuple(cats)
+            else:
+                categorical.append(name)
+                waiting = True
         elif kind in NUMERIC_KINDS:
             # Special values found in the data join an inferred domain only: a declared domain is the whole domain.
             found = [v for v in SPECIALS if stats.get(f"{name}__{v}", 0)] if kind == "numeric" else []
@@ -550,13 +561,21 @@ def describe(
                     f"there is nothing to bin. Leave it out with exclude=[{name!r}], or declare its bins."
                 )
             finite_distinct = None if n_distinct is None else n_distinct - len(found)  # NaN counts as one value
-            base["bins"] = (
-                tuple(b if isinstance(b, Bin) else Bin.from_json(b) for b in bins)
-                if bins is not None
-                else _bins(db, t, name, kind, finite_distinct, n_rows, max_bins, point_share)
-            )
-        specs.append(ColumnSpec(**base))
-    return TableSpec(table=str(ref), n_rows=n_rows, columns=tuple(specs))
+            if bins is not None:
+                base["bins"] = tuple(b if isinstance(b, Bin) else Bin.from_json(b) for b in bins)
+            else:
+                numeric.append((name, kind, finite_distinct))
+                waiting = True
+        specs.append(base if waiting else ColumnSpec(**base))  # a declared domain is checked in column order
+    domains: dict[str, dict[str, Any]] = {}
+    for name, values in _categories(t, categorical).items():
+        domains[name] = {"categories": values}
+    for name, bins in _bins(db, t, numeric, n_rows, max_bins, point_share).items():
+        domains[name] = {"bins": bins}
+    columns_out = tuple(
+        c if isinstance(c, ColumnSpec) else ColumnSpec(**{**c, **domains.get(c["name"], {})}) for c in specs
+    )
+    return TableSpec(table=str(ref), n_rows=n_rows, columns=columns_out)
 
 
 def _check_values(table: str, name: str, kind: str, dtype: dt.DataType, stats: Mapping[str, Any]) -> None:
@@ -583,12 +602,13 @@ def _wide_whole(dtype: dt.DataType) -> bool:
     return dtype.is_decimal() and dtype.scale == 0 and (dtype.precision is None or dtype.precision > 18)
 
 
-def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int) -> dict[str, Any]:
+def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int, *, exact: bool = False) -> dict[str, Any]:
     """Row count, NULL counts and distinct counts in two aggregate queries of bounded memory.
 
     Distinct values are first counted approximately (HyperLogLog on DuckDB; PostgreSQL counts exactly on the
     server), then exactly for the columns with at most about ``small`` of them, whose hash tables are small. A large
-    column keeps only the estimate (``__approx``); its exact count (``__nd``) is None.
+    column keeps only the estimate (``__approx``); its exact count (``__nd``) is None. Where the estimate is exact
+    (``exact``: :attr:`~synthsql.engines.Engine.exact_distinct_estimate`) it is the count, without a second query.
     """
     metrics: dict[str, ibis.Value] = {"__n": t.count()}
     for name, kind in kinds.items():
@@ -600,9 +620,11 @@ def _column_stats(t: ibis.Table, kinds: Mapping[str, str], small: int) -> dict[s
     # The estimate is within a few percent; counting exactly up to 25 % above the bar makes the decision below the
     # same on every backend (PostgreSQL's "estimate" is exact).
     few = [n for n, k in kinds.items() if k != "excluded" and row[f"{n}__approx"] <= 1.25 * small]
-    if few:
-        exact = t.aggregate(**{f"{n}__nd": t[n].nunique() for n in few}).to_pyarrow().to_pylist()[0]
-        row.update({k: int(v or 0) for k, v in exact.items() if int(v or 0) <= small})
+    if few and exact:
+        row.update({f"{n}__nd": row[f"{n}__approx"] for n in few if row[f"{n}__approx"] <= small})
+    elif few:
+        counted = t.aggregate(**{f"{n}__nd": t[n].nunique() for n in few}).to_pyarrow().to_pylist()[0]
+        row.update({k: int(v or 0) for k, v in counted.items() if int(v or 0) <= small})
     return row
 
 
@@ -636,10 +658,29 @@ def is_finite_time(column: ibis.Value) -> ibis.BooleanValue:
     return _date_is_finite(column) if column.type().is_date() else _timestamp_is_finite(column)
 
 
-def _categories(t: ibis.Table, name: str) -> tuple[Any, ...]:
-    values = t.select(v=t[name]).filter(ibis._.v.notnull()).distinct().to_pyarrow()["v"].to_pylist()
+def _categories(t: ibis.Table, names: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """The categories (distinct non-NULL values) of each column in ``names``, in one statement per value type."""
+    values = _distinct({name: t.select(v=t[name]).filter(ibis._.v.notnull()) for name in names})
     # Sorted in Python, not by the database, so DuckDB and PostgreSQL (whose collation depends on the locale) agree.
-    return tuple(sorted(values))
+    return {name: tuple(sorted(values[name])) for name in names}
+
+
+def _distinct(parts: Mapping[str, ibis.Table]) -> dict[str, list[Any]]:
+    """The distinct values of the column ``v`` of each relation in ``parts``: the relations of one value type are
+    stacked (:func:`~synthsql.quantiles.stacked`) and read in one statement, bounded by the values returned."""
+    out: dict[str, list[Any]] = {name: [] for name in parts}
+    names = list(parts)
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(stack_type(parts[name].v), []).append(i)
+    for members in groups.values():
+        found = stacked([
+            parts[names[i]].select(c=ibis.literal(i, type="int64"), v=searched_value(parts[names[i]].v)).distinct()
+            for i in members
+        ]).to_pyarrow()
+        for i, v in zip(found["c"].to_pylist(), found["v"].to_pylist(), strict=True):
+            out[names[i]].append(v)
+    return out
 
 
 def _identifier_like(
@@ -667,38 +708,51 @@ def _count(exact: int | None, estimate: int) -> str:
 def _bins(
     db: Database,
     t: ibis.Table,
-    name: str,
-    kind: str,
-    n_distinct: int | None,
+    columns: Sequence[tuple[str, str, int | None]],
     n_rows: int,
     max_bins: int,
     point_share: float,
-) -> tuple[Bin, ...]:
-    values = t.select(x=numeric_value(t[name], kind))
-    values = values.filter(values.x.notnull() & finite(values.x))  # special values have cells of their own
-    if n_distinct is not None and n_distinct <= max_bins:
-        distinct = values.distinct().to_pyarrow()["x"].to_pylist()
-        return tuple(Bin(v, v) for v in sorted(distinct))
+) -> dict[str, tuple[Bin, ...]]:
+    """The bins of each ``(name, kind, distinct finite values)`` in ``columns``, read for all columns together.
+
+    A column with at most ``max_bins`` values gets a point bin per value (one DISTINCT statement per value type for
+    all such columns). The others get intervals between discrete quantiles of their finite values and a point bin
+    for each value held by at least ``point_share`` of the rows; their quantiles are searched together, with the
+    count of each quantile's value (:func:`~synthsql.quantiles.batch_quantile_counts`), so the statements do not
+    grow with the columns.
+    """
+    values = {name: numeric_value(t[name], kind) for name, kind, _ in columns}
+    few = [name for name, _, n in columns if n is not None and n <= max_bins]
+    distinct = _distinct({name: t.filter(values[name].notnull() & finite(values[name])).select(v=values[name])
+                          for name in few})
+    out = {name: tuple(Bin(v, v) for v in sorted(distinct[name])) for name in few}
+    many = [(name, kind) for name, kind, _ in columns if name not in out]
+    if not many:
+        return out
     # A value held by a share s of the rows spans s * n consecutive ranks, so it is among the order statistics on a
-    # grid finer than s; each candidate is then counted exactly.
+    # grid finer than s; the search counts the rows of each value it finds.
     edge_probs = np.linspace(0.0, 1.0, max_bins + 1).round(10).tolist()
     grid = np.linspace(0.0, 1.0, math.ceil(2 / point_share) + 1).round(10).tolist()
     probs = sorted(set(edge_probs) | set(grid))
-    found = dict(zip(probs, db.quantiles(values, "x", probs)[None], strict=True))
-    quantiles = [found[p] for p in edge_probs]
-    candidates = sorted({found[p] for p in grid})
+    # special values have cells of their own: only finite values are binned
+    searched = batch_quantile_counts(db, t, {name: values[name] for name, _ in many}, probs, specials=False)
     threshold = max(2, math.ceil(point_share * n_rows))
-    counted = values.aggregate(**{f"c{i}": (values.x == number_literal(v)).sum() for i, v in enumerate(candidates)})
-    counts = counted.to_pyarrow().to_pylist()[0]
-    frequent = [v for i, v in enumerate(candidates) if (counts[f"c{i}"] or 0) >= threshold]
-    points = sorted(set(frequent))  # values of the data: ints for whole-number kinds, exact at any 64-bit value
-    edges = sorted(set(quantiles) | set(points))
-    intervals = list(zip(edges[:-1], edges[1:], strict=True))
-    bins = [Bin(p, p) for p in points]
-    for i, (a, b) in enumerate(intervals):
-        last = i == len(intervals) - 1
-        # A whole-number interval [a, a+1) whose only value a is a point holds nothing (the last one also holds b).
-        empty = kind != "numeric" and a in points and b - a <= 1 and (not last or b in points)
-        if not empty:
-            bins.append(Bin(a, b))
-    return tuple(sorted(bins, key=lambda b: (b.lo, b.hi)))
+    for name, kind in many:
+        found, counts = searched[name]
+        at = dict(zip(probs, found, strict=True))
+        count_of = dict(zip(found, counts, strict=True))
+        quantiles = [at[p] for p in edge_probs]
+        candidates = sorted({at[p] for p in grid})
+        frequent = [v for v in candidates if count_of[v] >= threshold]
+        points = sorted(set(frequent))  # values of the data: ints for whole-number kinds, exact at any 64-bit value
+        edges = sorted(set(quantiles) | set(points))
+        intervals = list(zip(edges[:-1], edges[1:], strict=True))
+        bins = [Bin(p, p) for p in points]
+        for i, (a, b) in enumerate(intervals):
+            last = i == len(intervals) - 1
+            # A whole-number interval [a, a+1) whose only value a is a point holds nothing (the last one also holds b).
+            empty = kind != "numeric" and a in points and b - a <= 1 and (not last or b in points)
+            if not empty:
+                bins.append(Bin(a, b))
+        out[name] = tuple(sorted(bins, key=lambda b: (b.lo, b.hi)))
+    return out

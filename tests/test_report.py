@@ -392,9 +392,11 @@ def test_quantile_axes_follow_the_skew_rule(db, fresh_name):
     body = "".join(Page(text).text)
     assert "Symmetric log axes, linear below 1: a long upper tail" in body and "and zeros." in body
 
-    # A synthetic table whose amount is NULL throughout: no QQ plot for it, a note instead.
+    # A synthetic table whose amount is NULL throughout: no QQ plot for it, a note instead (the QQ quantiles are
+    # the evaluation's, so it is the evaluation of this pair).
     empty = f"{fresh_name}_null"
     ss.write_table(db, empty, table.set_column(0, "amount", pa.nulls(n, pa.float64())))
+    evaluation = ss.evaluate(db, real=fresh_name, synthetic=empty, spec=spec, pmse=["cells"], write=False)
     text = render_report(db, real=fresh_name, synthetic=empty, spec=spec, evaluation=evaluation)
     assert "amount" not in qq_plots(text) and "No QQ plot: the synthetic table has no value here." in text
 

@@ -41,16 +41,22 @@ from synthsql.connection import Database, connect
 from synthsql.errors import ColumnNotFoundError, InvalidParameterError, did_you_mean
 from synthsql.metrics.glm import _exact_literal, _sql_times
 from synthsql.metrics.utility import tvd
+from synthsql.quantiles import batch_quantiles
 from synthsql.rules import Rule
 from synthsql.schema import NUMERIC_KINDS, ColumnSpec, TableSpec, numeric_value
 
 __all__ = [
-    "DECILES", "MEAN_RATIO_BOUNDS", "NULL_SHARE_POINTS", "SD_RATIO_BOUNDS", "Rule", "check_rules", "column_distances",
-    "column_summary", "missingness_blocks", "plausibility", "statistic_flag",
+    "DECILES", "MEAN_RATIO_BOUNDS", "NULL_SHARE_POINTS", "QQ_PROBS", "SD_RATIO_BOUNDS", "Rule", "check_rules",
+    "column_distances", "column_quantiles", "column_summary", "missingness_blocks", "plausibility", "quantile_label",
+    "statistic_flag",
 ]
 
 #: The probabilities of the deciles :func:`column_summary` reports.
 DECILES = tuple(round(i / 10, 10) for i in range(1, 10))
+#: The probabilities of the quantiles compared in each numeric column's QQ plot (:mod:`synthsql.report`): the
+#: minimum, the far tails, the deciles and the maximum (17 points). :func:`column_summary` keeps all of them (the
+#: minimum and maximum as ``min`` and ``max``), so that a report drawn from stored results reads no quantile again.
+QQ_PROBS = (0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 _CATEGORY_KINDS = ("categorical", "boolean")
 _UNITS = {"date": "days", "timestamp": "microseconds"}
 _METRIC_COLUMNS = ["metric", "scope", "value", "detail"]
@@ -79,15 +85,17 @@ def column_summary(
     One row per (column, statistic), with columns ``column``, ``kind``, ``statistic``, ``category``, ``real`` and
     ``synthetic``. Every column gets ``null_share`` (share of rows that are NULL). Numeric kinds (integer, numeric,
     date, timestamp; dates and timestamps on their numeric value, epoch days and epoch microseconds) add ``min``,
-    ``max``, ``mean``, ``sd`` (the sample standard deviation, divisor n − 1, as pandas) and the deciles ``p10`` …
-    ``p90``; a decile is discrete, the smallest value whose cumulative count reaches p · n
-    (:meth:`~synthsql.connection.Database.quantiles`), NULLs left out. Categorical and boolean columns add one
+    ``max``, ``mean``, ``sd`` (the sample standard deviation, divisor n − 1, as pandas) and the quantiles of the QQ
+    plots between them (:data:`QQ_PROBS`: ``p0.1``, ``p1``, ``p5``, the deciles ``p10`` … ``p90``, ``p95``, ``p99``,
+    ``p99.9``; :func:`quantile_label`); a quantile is discrete, the smallest value whose cumulative count reaches
+    p · n (:func:`column_quantiles`), NULLs left out. Categorical and boolean columns add one
     ``share`` row per category of ``spec`` (the category in ``category``; shares of all rows, so with
     ``null_share`` they sum to one) and, when either table holds values outside those categories, a ``share_other``
     row. Statistics a table cannot have (the mean of a column that is NULL throughout) are NaN.
 
     ``spec`` is the real table's description; ``columns`` restricts the summary (default: every modelled column).
-    Each table costs three aggregate queries: counts and moments, deciles, category counts.
+    Each table costs a few aggregate queries, whatever the number of columns: counts and moments, quantiles (a few
+    passes of :func:`column_quantiles`), category counts.
 
     >>> import synthsql as ss
     >>> db = ss.connect("duckdb://")
@@ -236,17 +244,8 @@ def _summary_stats(
     n = int(moments["n"])
     moments.update(_exact_moments(db, t, [(i, c) for i, c in enumerate(cols) if c.kind in NUMERIC_KINDS], moments))
 
-    # Query 2: deciles of every numeric column, stacked into (column position, value) and grouped by position.
-    deciles: dict[Any, list[float]] = {}
-    if numeric:
-        position = {c.name: i for i, c in enumerate(cols)}
-        stacked = ibis.union(
-            *(
-                t.select(col=ibis.literal(position[c.name], type="int32"), x=numeric_value(t[c.name], c.kind).cast("float64"))
-                for c in numeric
-            )
-        )
-        deciles = db.quantiles(stacked.filter(ibis._.x.notnull()), "x", DECILES, by="col")
+    # Query 2: the QQ plots' quantiles of every numeric column (deciles and tails), all columns together.
+    quantiles = column_quantiles(db, name, numeric) if numeric else {}
 
     # Query 3: category counts, over the real table's categories (values outside them land in the NULL cell).
     counts = AggregateStore(db, name, spec).marginals([(c.name,) for c in categorical]) if categorical else []
@@ -259,9 +258,9 @@ def _summary_stats(
         if col.kind in NUMERIC_KINDS:
             for key in ("min", "max", "mean", "sd"):
                 stats[(key, None)] = _float(moments[f"{key}{i}"])
-            values = deciles.get(i, [None] * len(DECILES))
-            for p, q in zip(DECILES, values, strict=True):
-                stats[(f"p{round(p * 100)}", None)] = _float(q)
+            values = quantiles.get(col.name, [None] * len(QQ_PROBS))
+            for p, q in zip(QQ_PROBS[1:-1], values[1:-1], strict=True):  # min and max are the moments' above
+                stats[(quantile_label(p), None)] = _float(q)
         else:
             cells = by_name[col.name]
             for category, count in zip(col.categories or (), cells[:-1], strict=True):
@@ -269,6 +268,41 @@ def _summary_stats(
             stats[("share_other", None)] = _share(int(cells[-1]) - nulls, n)
         out[col.name] = stats
     return out
+
+
+def quantile_label(p: float) -> str:
+    """A quantile's statistic name: ``p0.1``, ``p10``, ``p99.9`` (``min`` and ``max`` for 0 and 1)."""
+    return "min" if p == 0 else "max" if p == 1 else f"p{100 * p:g}"
+
+
+def column_quantiles(
+    con: Database | Any, table: str, columns: Sequence[ColumnSpec], probs: Sequence[float] = QQ_PROBS
+) -> dict[str, list[float]]:
+    """The discrete quantiles at ``probs`` of each numeric column of ``table``, computed in the database: the
+    quantiles of :func:`column_summary` and of the report's QQ plots.
+
+    Dates are measured as epoch days and timestamps as epoch microseconds (:func:`~synthsql.schema.numeric_value`),
+    every value as a double. A quantile is a value of the data, the smallest whose cumulative count reaches p · n
+    (SQL's ``percentile_disc``; p = 0 is the minimum, p = 1 the maximum), NULLs left out: the same bits on every
+    backend. All columns are searched together by exact histogram refinement
+    (:func:`~synthsql.quantiles.batch_quantiles`): a few aggregate queries over the table in bounded memory, whatever
+    the number of columns, and never a row in Python. A column without a value is left out; a DOUBLE column's NaN
+    and infinities take the ranks SQL orders them at.
+
+    >>> import synthsql as ss
+    >>> db = ss.connect("duckdb://")
+    >>> _ = db.backend.raw_sql("CREATE TABLE t AS SELECT i % 250 AS x, 'a' AS c FROM range(1000) r(i)")
+    >>> column_quantiles(db, "t", ss.describe(db, "t").columns, probs=(0, 0.001, 0.5, 0.999, 1))
+    {'x': [0.0, 0.0, 124.0, 249.0, 249.0]}
+    """
+    db = connect(con)
+    numeric = [c for c in columns if c.kind in NUMERIC_KINDS]
+    if not numeric:
+        return {}
+    t = db.table(table)
+    values = {c.name: numeric_value(t[c.name], c.kind).cast("float64") for c in numeric}
+    found = batch_quantiles(db, t, values, list(probs))
+    return {c.name: [float(v) for v in found[c.name]] for c in numeric if found[c.name] is not None}
 
 
 def _exact_moments(
