@@ -23,7 +23,7 @@ from sqlglot import exp
 from synthsql.connection import Database, TableRef, connect
 from synthsql.discretize import WITHIN_BIN_GRID, WITHIN_BIN_PROBS, encode, quantile_table
 from synthsql.errors import InvalidParameterError
-from synthsql.quantiles import number_literal, order_statistics, rank_of
+from synthsql.quantiles import exact_literal, order_statistics, rank_of
 from synthsql.schema import NUMERIC_KINDS, Bin, ColumnSpec, TableSpec, numeric_value
 
 __all__ = ["AggregateStore", "AGGREGATE_METHODS", "MAX_AGGREGATE_CELLS", "check_max_cells"]
@@ -293,7 +293,7 @@ class AggregateStore:
                 for k, p in enumerate(probs)
             ]
             values = t.select(x=x)
-            low, top = number_literal(bins[0].lo), number_literal(max(b.hi for b in bins))
+            low, top = exact_literal(bins[0].lo), exact_literal(max(b.hi for b in bins))
             inside = values.filter((values.x >= low) & (values.x <= top))  # neither NaN nor infinity
             found = order_statistics(self._db, inside, "x", [rank for _, _, rank in targets]) if targets else []
             for (code, k, _), value in zip(targets, found, strict=True):

@@ -22,7 +22,7 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
-from synthsql.quantiles import number_literal
+from synthsql.quantiles import exact_literal
 from synthsql.schema import NUMERIC_KINDS, SPECIAL_VALUES, ColumnSpec, numeric_value, special_tests
 
 __all__ = ["encode", "decode", "linear_bin_quantiles", "quantile_table", "WITHIN_BIN_GRID", "WITHIN_BIN_PROBS"]
@@ -58,7 +58,7 @@ def encode(column: ibis.Value, spec: ColumnSpec) -> ibis.IntegerValue:
         # test may see it; without a cell of their own they fail every test below and land in the NULL cell.
         tests = special_tests(x) if spec.specials else {}
         specials = [(tests[name], spec.special_code(name)) for name in spec.specials]
-        points = [(x == number_literal(b.lo), code) for code, b in enumerate(bins) if b.is_point]
+        points = [(x == exact_literal(b.lo), code) for code, b in enumerate(bins) if b.is_point]
         intervals = [(_inside(x, b, b.hi == top), code) for code, b in enumerate(bins) if not b.is_point]
         return ibis.cases(*specials, *points, *intervals, else_=null).cast("int32")
     raise ValueError(f"Column {spec.name!r} of kind {spec.kind!r} is not encoded.")
@@ -66,7 +66,7 @@ def encode(column: ibis.Value, spec: ColumnSpec) -> ibis.IntegerValue:
 
 def _inside(x: ibis.Value, b: Any, closed: bool) -> ibis.BooleanValue:
     """x in [lo, hi), or [lo, hi] for the top interval; integer edges compare as integer literals (exact)."""
-    lo, hi = number_literal(b.lo), number_literal(b.hi)
+    lo, hi = exact_literal(b.lo), exact_literal(b.hi)
     return (x >= lo) & (((x < hi) | (x == hi)) if closed else (x < hi))
 
 
