@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -34,54 +33,10 @@ from synthsql.metrics.pmse import pmse_logit
 from synthsql.rules import Rule, RuleError, parse_condition
 from tests.conftest import mixed_table
 
+
 # --------------------------------------------------------------------------------------------------------------
-# Counting the statements a database receives
+# Counting the statements a database receives (the ``statements`` fixture, tests/conftest.py)
 # --------------------------------------------------------------------------------------------------------------
-_DUCKDB_LOG = "SELECT count(*) FROM duckdb_logs WHERE type = 'QueryLog'"
-# Every way a statement leaves psycopg: a cursor's execute/executemany/copy/stream (Connection.execute goes through
-# Cursor.execute), a server-side cursor's execute, and the BEGIN of a transaction block.
-_PSYCOPG_ENTRY_POINTS = [
-    (psycopg.Cursor, "execute"),
-    (psycopg.Cursor, "executemany"),
-    (psycopg.Cursor, "copy"),
-    (psycopg.Cursor, "stream"),
-    (psycopg.ServerCursor, "execute"),
-    (psycopg.ServerCursor, "executemany"),
-    (psycopg.Connection, "transaction"),
-]
-
-
-@pytest.fixture
-def statements(db: ss.Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], int]]:
-    """A function returning how many statements ``db`` has received since the fixture started."""
-    if db.dialect == "duckdb":
-        db.raw.execute("CALL enable_logging('QueryLog')")
-        own = 0  # the counting queries, which the log records too
-
-        def logged() -> int:
-            nonlocal own
-            own += 1
-            return int(db.raw.execute(_DUCKDB_LOG).fetchone()[0])
-
-        base = logged()
-        try:
-            yield lambda: logged() - base - (own - 1)
-        finally:
-            db.raw.execute("CALL disable_logging()")
-            db.raw.execute("CALL truncate_duckdb_logs()")
-        return
-    calls: list[str] = []
-    for cls, name in _PSYCOPG_ENTRY_POINTS:
-        original = getattr(cls, name)
-
-        def counted(self, *args, _original=original, _name=name, **kwargs):  # type: ignore[no-untyped-def]
-            calls.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(cls, name, counted)
-    yield lambda: len(calls)
-
-
 def test_the_counter_sees_the_statements_of_an_allowed_rule(db, statements):
     assert statements() == 0
     out = check_rules(db, "mixed", "mixed", [Rule("working_age", "age >= 16")])
