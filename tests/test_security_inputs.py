@@ -280,10 +280,13 @@ def test_two_materializes_racing_to_a_new_target(db, fresh_name, monkeypatch, se
     model = ss.fit(db, "cps1988", method="independent", seed=1)
     barrier = threading.Barrier(2, timeout=60)
     original = write_module._append
+    waited = threading.local()
 
     def append_then_wait(*args, **kwargs):
         original(*args, **kwargs)
-        barrier.wait()  # both temporary tables are full before either is renamed
+        if not getattr(waited, "once", False):  # the synthetic table's append (its __model follows, unsynchronised)
+            waited.once = True
+            barrier.wait()  # both temporary tables are full before either is renamed
 
     monkeypatch.setattr(write_module, "_append", append_then_wait)
     outcomes: dict[int, object] = {}
