@@ -716,10 +716,11 @@ class SparkEngine(Engine):
         dropped after the last step: it is the release's completion record. A process killed between two renames
         cannot undo anything, but leaves its journal, and the next run completes the plan (:meth:`_recover`): every
         staging table was complete before the first rename, so the release is then published whole."""
-        plan = [(kind, None if kind == "drop" else args[0], args if kind == "drop" else args[1],
-                 exp.Table(this=exp.to_identifier(staging_name(), quoted=True),
-                           db=(args if kind == "drop" else args[1]).args.get("db")))
-                for kind, args in pending]
+        plan = []  # (kind, staging table or None, target, the target's name while aside)
+        for kind, args in pending:
+            source, target = (None, args) if kind == "drop" else args
+            aside = exp.Table(this=exp.to_identifier(staging_name(), quoted=True), db=target.args.get("db"))
+            plan.append((kind, source, target, aside))
         journal = self._write_journal(plan)
         moved: list[tuple[exp.Table, exp.Table]] = []  # (name, the table's name while it is aside)
         published: list[exp.Table] = []

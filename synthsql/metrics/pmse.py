@@ -400,8 +400,11 @@ def _logit_stats(
     # The mean and sd standardise the design: a plain AVG or STDDEV of doubles changed in its last bits from run to
     # run on a parallel aggregate, and with them the fitted coefficients and the pMSE's last bits.
     numeric = [(j, c) for j, c in enumerate(columns) if c.kind in NUMERIC_KINDS]
-    moments = {k: (None if v is None else float(v)) for k, v in row.items() if k[:3] in ("min", "max")}
-    moments.update({f"count{j}": number(f"count{j}") for j, _ in numeric})
+    moments: dict[str, Any] = {}
+    for j, _ in numeric:
+        moments[f"count{j}"] = number(f"count{j}")
+        for bound in ("min", "max"):
+            moments[f"{bound}{j}"] = None if row[f"{bound}{j}"] is None else float(row[f"{bound}{j}"])
     moments.update(_exact_moments(db, tables[0], numeric, moments))
 
     location: list[tuple[float, float] | None] = []
